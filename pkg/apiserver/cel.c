@@ -31,15 +31,12 @@ struct arena {
 static void *ar_alloc(struct arena *a, size_t n)
 {
     n = (n + 15) & ~(size_t)15;
-    if (n == 0)
-        n = 16;
-    if (a->limit && a->total + n > a->limit)
-        return NULL;
+    if (n == 0) n = 16;
+    if (a->limit && a->total + n > a->limit) return NULL;
     if (!a->head || a->head->cap - a->head->used < n) {
         size_t cap = n > 65536 ? n : 65536;
         struct chunk *c = malloc(sizeof(*c) + cap);
-        if (!c)
-            return NULL;
+        if (!c) return NULL;
         c->next = a->head;
         c->cap = cap;
         c->used = 0;
@@ -66,8 +63,7 @@ static void ar_free(struct arena *a)
 static char *ar_strndup(struct arena *a, const char *s, size_t n)
 {
     char *p = ar_alloc(a, n + 1);
-    if (!p)
-        return NULL;
+    if (!p) return NULL;
     memcpy(p, s, n);
     p[n] = 0;
     return p;
@@ -231,12 +227,9 @@ static int escape_char(char c, char *out)
 
 static int hexval(char c)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
     return -1;
 }
 
@@ -257,8 +250,7 @@ static int translate_bracket(struct tn_buf *o, const char **pp, struct tn_err *e
         int is_lit = 0;
         if (*p == '[' && p[1] == ':') {
             const char *e = strstr(p + 2, ":]");
-            if (!e)
-                break;
+            if (!e) break;
             tn_buf_append(&body, p, (size_t)(e + 2 - p));
             p = e + 2;
             first = 0;
@@ -295,8 +287,7 @@ static int translate_bracket(struct tn_buf *o, const char **pp, struct tn_err *e
                 char hi = p[1];
                 int adv = 2;
                 if (hi == '\\' && p[2]) {
-                    if (!escape_char(p[2], &hi))
-                        hi = p[2];
+                    if (!escape_char(p[2], &hi)) hi = p[2];
                     adv = 3;
                 }
                 if (lit == ']' || lit == '^' || lit == '-') {
@@ -329,10 +320,8 @@ static int translate_bracket(struct tn_buf *o, const char **pp, struct tn_err *e
     }
     *pp = p + 1;
     tn_buf_putc(o, '[');
-    if (neg)
-        tn_buf_putc(o, '^');
-    if (has_close)
-        tn_buf_putc(o, ']');
+    if (neg) tn_buf_putc(o, '^');
+    if (has_close) tn_buf_putc(o, ']');
     tn_buf_append(o, body.data ? body.data : "", body.len);
     if (has_caret) {
         if (!has_close && body.len == 0 && !neg) {
@@ -340,14 +329,12 @@ static int translate_bracket(struct tn_buf *o, const char **pp, struct tn_err *e
             o->len--;
             tn_buf_puts(o, "\\^");
             tn_buf_free(&body);
-            if (has_dash)
-                return tn_err_set(err, TN_EINVAL, "unsupported bracket expression");
+            if (has_dash) return tn_err_set(err, TN_EINVAL, "unsupported bracket expression");
             return 0;
         }
         tn_buf_putc(o, '^');
     }
-    if (has_dash)
-        tn_buf_putc(o, '-');
+    if (has_dash) tn_buf_putc(o, '-');
     tn_buf_putc(o, ']');
     tn_buf_free(&body);
     return 0;
@@ -388,8 +375,7 @@ int tn_regex_compile(regex_t *re, const char *pattern, struct tn_err *err)
                 p += 2;
             } else if (n == 'x' && hexval(p[2]) >= 0 && hexval(p[3]) >= 0) {
                 lit = (char)(hexval(p[2]) * 16 + hexval(p[3]));
-                if (strchr(".[]()*+?{}|^$\\", lit))
-                    tn_buf_putc(&o, '\\');
+                if (strchr(".[]()*+?{}|^$\\", lit)) tn_buf_putc(&o, '\\');
                 tn_buf_putc(&o, lit);
                 p += 4;
             } else if (escape_char(n, &lit)) {
@@ -463,8 +449,7 @@ void tn_cel_format_double(double d, char *out, size_t n)
     int prec;
     for (prec = 0; prec < 17; prec++) {
         snprintf(e, sizeof(e), "%.*e", prec, d);
-        if (strtod(e, NULL) == d)
-            break;
+        if (strtod(e, NULL) == d) break;
     }
     /* e = "-d.ddde+XX": split digits and exponent */
     char digits[32];
@@ -476,16 +461,14 @@ void tn_cel_format_double(double d, char *out, size_t n)
         q++;
     }
     for (; *q && *q != 'e'; q++)
-        if (*q != '.')
-            digits[nd++] = *q;
+        if (*q != '.') digits[nd++] = *q;
     digits[nd] = 0;
     int exp = atoi(q + 1);
     while (nd > 1 && digits[nd - 1] == '0')
         digits[--nd] = 0;
     char buf[64];
     size_t bl = 0;
-    if (neg)
-        buf[bl++] = '-';
+    if (neg) buf[bl++] = '-';
     if (exp < -4 || exp >= 6) {
         /* %e form, as Go uses for shortest 'g' outside [-4, 6) */
         buf[bl++] = digits[0];
@@ -545,8 +528,7 @@ static void perr(struct ps *p, size_t pos, const char *fmt, ...)
 
 static void perr(struct ps *p, size_t pos, const char *fmt, ...)
 {
-    if (p->failed)
-        return;
+    if (p->failed) return;
     p->failed = 1;
     int line = 1, col = 1;
     for (size_t i = 0; i < pos && p->src[i]; i++) {
@@ -652,8 +634,8 @@ static void lex_string(struct ps *p, int raw)
                     put_utf8(&b, cp);
             } else if (e >= '0' && e <= '3' && s[p->pos] >= '0' && s[p->pos] <= '7' &&
                        s[p->pos + 1] >= '0' && s[p->pos + 1] <= '7') {
-                tn_buf_putc(&b, (char)((e - '0') * 64 + (s[p->pos] - '0') * 8 +
-                                       (s[p->pos + 1] - '0')));
+                tn_buf_putc(&b,
+                            (char)((e - '0') * 64 + (s[p->pos] - '0') * 8 + (s[p->pos + 1] - '0')));
                 p->pos += 2;
             } else {
                 perr(p, epos, "Syntax error: invalid escape sequence");
@@ -668,8 +650,7 @@ static void lex_string(struct ps *p, int raw)
     p->ts = ar_strndup(&p->prog->ar, b.data ? b.data : "", b.len);
     p->tn = b.len;
     tn_buf_free(&b);
-    if (!p->ts)
-        perr(p, p->tpos, "out of memory");
+    if (!p->ts) perr(p, p->tpos, "out of memory");
     p->tk = TK_STR;
 }
 
@@ -694,8 +675,7 @@ static void lex_number(struct ps *p)
             p->pos++;
             p->tk = TK_UINT;
         }
-        if (over)
-            perr(p, st, "invalid %s literal", p->tk == TK_UINT ? "uint" : "int");
+        if (over) perr(p, st, "invalid %s literal", p->tk == TK_UINT ? "uint" : "int");
         return;
     }
     size_t i = st;
@@ -710,8 +690,7 @@ static void lex_number(struct ps *p)
     }
     if (s[i] == 'e' || s[i] == 'E') {
         size_t j = i + 1;
-        if (s[j] == '+' || s[j] == '-')
-            j++;
+        if (s[j] == '+' || s[j] == '-') j++;
         if (is_digit(s[j])) {
             dbl = 1;
             while (is_digit(s[j]))
@@ -738,8 +717,7 @@ static void lex_number(struct ps *p)
         p->pos++;
         p->tk = TK_UINT;
     }
-    if (over)
-        perr(p, st, "invalid %s literal", p->tk == TK_UINT ? "uint" : "int");
+    if (over) perr(p, st, "invalid %s literal", p->tk == TK_UINT ? "uint" : "int");
 }
 
 static void lex(struct ps *p)
@@ -815,8 +793,7 @@ static void lex(struct ps *p)
             p->tk = TK_IDENT;
             p->ts = ar_strndup(&p->prog->ar, w, n);
             p->tn = n;
-            if (!p->ts)
-                perr(p, p->tpos, "out of memory");
+            if (!p->ts) perr(p, p->tpos, "out of memory");
         }
 #undef KW
         return;
@@ -848,11 +825,9 @@ static void lex(struct ps *p)
 
 static const char *tok_text(struct ps *p, char *buf, size_t n)
 {
-    if (p->tk == TK_EOF)
-        return "<EOF>";
+    if (p->tk == TK_EOF) return "<EOF>";
     size_t len = p->pos - p->tpos;
-    if (len > n - 1)
-        len = n - 1;
+    if (len > n - 1) len = n - 1;
     memcpy(buf, p->src + p->tpos, len);
     buf[len] = 0;
     return buf;
@@ -862,8 +837,8 @@ static void unexpected(struct ps *p, const char *expecting)
 {
     char t[64];
     if (expecting)
-        perr(p, p->tpos, "Syntax error: mismatched input '%s' expecting %s", tok_text(p, t, sizeof(t)),
-             expecting);
+        perr(p, p->tpos, "Syntax error: mismatched input '%s' expecting %s",
+             tok_text(p, t, sizeof(t)), expecting);
     else
         perr(p, p->tpos, "Syntax error: extraneous input '%s'", tok_text(p, t, sizeof(t)));
 }
@@ -905,14 +880,11 @@ static int p_list(struct ps *p, int close, struct node ***out, size_t *n, int al
                 return -1;
             }
             tmp[cnt] = p_expr(p);
-            if (!tmp[cnt])
-                return -1;
+            if (!tmp[cnt]) return -1;
             cnt++;
-            if (p->tk != ',')
-                break;
+            if (p->tk != ',') break;
             lex(p);
-            if (allow_trailing && p->tk == close)
-                break;
+            if (allow_trailing && p->tk == close) break;
         }
     }
     if (p->tk != close) {
@@ -932,26 +904,25 @@ static int p_list(struct ps *p, int close, struct node ***out, size_t *n, int al
 
 struct fninfo {
     const char *name;
-    int recv; /* 0: global only, 1: method only, 2: both */
+    int recv;     /* 0: global only, 1: method only, 2: both */
     int min, max; /* arguments besides the receiver (for global: total arguments) */
 };
 
 static const struct fninfo fns[] = {
-    {"size", 2, 0, 1},        {"startsWith", 1, 1, 1}, {"endsWith", 1, 1, 1},
-    {"contains", 1, 1, 1},    {"matches", 2, 1, 2},    {"int", 0, 1, 1},
-    {"uint", 0, 1, 1},        {"double", 0, 1, 1},     {"string", 0, 1, 1},
-    {"bool", 0, 1, 1},        {"dyn", 0, 1, 1},        {"duration", 0, 1, 1},
-    {"timestamp", 0, 1, 1},   {"lowerAscii", 1, 0, 0}, {"upperAscii", 1, 0, 0},
-    {"trim", 1, 0, 0},        {"indexOf", 1, 1, 2},    {"lastIndexOf", 1, 1, 2},
-    {"substring", 1, 1, 2},   {"replace", 1, 2, 3},    {"split", 1, 1, 2},
+    {"size", 2, 0, 1},      {"startsWith", 1, 1, 1}, {"endsWith", 1, 1, 1},
+    {"contains", 1, 1, 1},  {"matches", 2, 1, 2},    {"int", 0, 1, 1},
+    {"uint", 0, 1, 1},      {"double", 0, 1, 1},     {"string", 0, 1, 1},
+    {"bool", 0, 1, 1},      {"dyn", 0, 1, 1},        {"duration", 0, 1, 1},
+    {"timestamp", 0, 1, 1}, {"lowerAscii", 1, 0, 0}, {"upperAscii", 1, 0, 0},
+    {"trim", 1, 0, 0},      {"indexOf", 1, 1, 2},    {"lastIndexOf", 1, 1, 2},
+    {"substring", 1, 1, 2}, {"replace", 1, 2, 3},    {"split", 1, 1, 2},
     {"join", 1, 0, 1},
 };
 
 static const struct fninfo *find_fn(const char *name)
 {
     for (size_t i = 0; i < sizeof(fns) / sizeof(fns[0]); i++)
-        if (strcmp(fns[i].name, name) == 0)
-            return &fns[i];
+        if (strcmp(fns[i].name, name) == 0) return &fns[i];
     return NULL;
 }
 
@@ -997,15 +968,13 @@ static struct node *finish_call(struct ps *p, struct node *n)
 
 static int declared(struct ps *p, const char *name)
 {
-    if (strcmp(name, "self") == 0)
-        return 1;
+    if (strcmp(name, "self") == 0) return 1;
     if (strcmp(name, "oldSelf") == 0) {
         p->prog->uses_old = 1;
         return 1;
     }
     for (int i = 0; i < p->nvars; i++)
-        if (strcmp(p->vars[i], name) == 0)
-            return 1;
+        if (strcmp(p->vars[i], name) == 0) return 1;
     return 0;
 }
 
@@ -1031,14 +1000,12 @@ static struct node *p_macro(struct ps *p, struct node *target, const char *name,
         return NULL;
     }
     struct node *n = mknode(p, N_COMP, pos);
-    if (!n)
-        return NULL;
+    if (!n) return NULL;
     n->op = m;
     n->a = target;
     n->name = p->ts;
     lex(p);
-    if (expect(p, ',', "','") != 0)
-        return NULL;
+    if (expect(p, ',', "','") != 0) return NULL;
     if (p->nvars == MAX_VARS) {
         perr(p, pos, "comprehensions nested too deeply");
         return NULL;
@@ -1055,8 +1022,7 @@ static struct node *p_macro(struct ps *p, struct node *target, const char *name,
         }
     }
     p->nvars--;
-    if (!n->b)
-        return NULL;
+    if (!n->b) return NULL;
     if (p->tk != ')') {
         unexpected(p, "')'");
         return NULL;
@@ -1083,25 +1049,21 @@ static struct node *p_postfix(struct ps *p, struct node *e)
                     strcmp(name, "exists_one") == 0 || strcmp(name, "map") == 0 ||
                     strcmp(name, "filter") == 0) {
                     mac = p_macro(p, e, name, pos);
-                    if (!mac)
-                        return NULL;
+                    if (!mac) return NULL;
                     e = mac;
                     continue;
                 }
                 struct node *n = mknode(p, N_CALL, pos);
-                if (!n)
-                    return NULL;
+                if (!n) return NULL;
                 n->a = e;
                 n->name = name;
                 lex(p);
-                if (p_list(p, ')', &n->args, &n->nargs, 0) != 0)
-                    return NULL;
+                if (p_list(p, ')', &n->args, &n->nargs, 0) != 0) return NULL;
                 e = finish_call(p, n);
                 continue;
             }
             struct node *n = mknode(p, N_SELECT, pos);
-            if (!n)
-                return NULL;
+            if (!n) return NULL;
             n->a = e;
             n->name = name;
             e = n;
@@ -1109,12 +1071,10 @@ static struct node *p_postfix(struct ps *p, struct node *e)
             size_t pos = p->tpos;
             lex(p);
             struct node *n = mknode(p, N_INDEX, pos);
-            if (!n)
-                return NULL;
+            if (!n) return NULL;
             n->a = e;
             n->b = p_expr(p);
-            if (!n->b || expect(p, ']', "']'") != 0)
-                return NULL;
+            if (!n->b || expect(p, ']', "']'") != 0) return NULL;
             e = n;
         } else {
             break;
@@ -1134,32 +1094,28 @@ static struct node *p_primary(struct ps *p)
             return NULL;
         }
         n = mknode(p, N_LIT, pos);
-        if (!n)
-            return NULL;
+        if (!n) return NULL;
         n->lit.k = V_INT;
         n->lit.i = (int64_t)p->tu;
         lex(p);
         return n;
     case TK_UINT:
         n = mknode(p, N_LIT, pos);
-        if (!n)
-            return NULL;
+        if (!n) return NULL;
         n->lit.k = V_UINT;
         n->lit.u = p->tu;
         lex(p);
         return n;
     case TK_DBL:
         n = mknode(p, N_LIT, pos);
-        if (!n)
-            return NULL;
+        if (!n) return NULL;
         n->lit.k = V_DBL;
         n->lit.d = p->td;
         lex(p);
         return n;
     case TK_STR:
         n = mknode(p, N_LIT, pos);
-        if (!n)
-            return NULL;
+        if (!n) return NULL;
         n->lit.k = V_STR;
         n->lit.s.p = p->ts;
         n->lit.s.n = p->tn;
@@ -1168,16 +1124,14 @@ static struct node *p_primary(struct ps *p)
     case TK_TRUE:
     case TK_FALSE:
         n = mknode(p, N_LIT, pos);
-        if (!n)
-            return NULL;
+        if (!n) return NULL;
         n->lit.k = V_BOOL;
         n->lit.b = p->tk == TK_TRUE;
         lex(p);
         return n;
     case TK_NULL:
         n = mknode(p, N_LIT, pos);
-        if (!n)
-            return NULL;
+        if (!n) return NULL;
         n->lit.k = V_NULL;
         lex(p);
         return n;
@@ -1188,23 +1142,19 @@ static struct node *p_primary(struct ps *p)
             lex(p);
             if (strcmp(name, "has") == 0) {
                 struct node *arg = p_expr(p);
-                if (!arg)
-                    return NULL;
+                if (!arg) return NULL;
                 if (arg->k != N_SELECT) {
                     perr(p, arg->pos, "invalid argument to has() macro");
                     return NULL;
                 }
-                if (expect(p, ')', "')'") != 0)
-                    return NULL;
+                if (expect(p, ')', "')'") != 0) return NULL;
                 arg->k = N_HAS;
                 return arg;
             }
             n = mknode(p, N_CALL, pos);
-            if (!n)
-                return NULL;
+            if (!n) return NULL;
             n->name = name;
-            if (p_list(p, ')', &n->args, &n->nargs, 0) != 0)
-                return NULL;
+            if (p_list(p, ')', &n->args, &n->nargs, 0) != 0) return NULL;
             return finish_call(p, n);
         }
         if (!declared(p, name)) {
@@ -1212,28 +1162,24 @@ static struct node *p_primary(struct ps *p)
             return NULL;
         }
         n = mknode(p, N_IDENT, pos);
-        if (!n)
-            return NULL;
+        if (!n) return NULL;
         n->name = name;
         return n;
     }
     case '(':
         lex(p);
         n = p_expr(p);
-        if (!n || expect(p, ')', "')'") != 0)
-            return NULL;
+        if (!n || expect(p, ')', "')'") != 0) return NULL;
         return n;
     case '[':
         lex(p);
         n = mknode(p, N_LIST, pos);
-        if (!n || p_list(p, ']', &n->args, &n->nargs, 1) != 0)
-            return NULL;
+        if (!n || p_list(p, ']', &n->args, &n->nargs, 1) != 0) return NULL;
         return n;
     case '{': {
         lex(p);
         n = mknode(p, N_MAP, pos);
-        if (!n)
-            return NULL;
+        if (!n) return NULL;
         struct node *tmp[256];
         size_t cnt = 0;
         while (p->tk != '}') {
@@ -1242,18 +1188,14 @@ static struct node *p_primary(struct ps *p)
                 return NULL;
             }
             tmp[cnt] = p_expr(p);
-            if (!tmp[cnt] || expect(p, ':', "':'") != 0)
-                return NULL;
+            if (!tmp[cnt] || expect(p, ':', "':'") != 0) return NULL;
             tmp[cnt + 1] = p_expr(p);
-            if (!tmp[cnt + 1])
-                return NULL;
+            if (!tmp[cnt + 1]) return NULL;
             cnt += 2;
-            if (p->tk != ',')
-                break;
+            if (p->tk != ',') break;
             lex(p);
         }
-        if (expect(p, '}', "'}'") != 0)
-            return NULL;
+        if (expect(p, '}', "'}'") != 0) return NULL;
         n->args = ar_alloc(&p->prog->ar, (cnt ? cnt : 1) * sizeof(struct node *));
         if (!n->args) {
             perr(p, pos, "out of memory");
@@ -1271,8 +1213,10 @@ static struct node *p_primary(struct ps *p)
 
 static struct node *p_unary1(struct ps *p);
 
+/* Only '!' and '-' recurse here; they count towards the nesting limit like parentheses. */
 static struct node *p_unary(struct ps *p)
 {
+    if (p->tk != '!' && p->tk != '-') return p_unary1(p);
     if (++p->depth > MAX_DEPTH) {
         perr(p, p->tpos, "expression nested too deeply (limit %d)", MAX_DEPTH);
         return NULL;
@@ -1288,8 +1232,7 @@ static struct node *p_unary1(struct ps *p)
     if (p->tk == '!') {
         lex(p);
         struct node *n = mknode(p, N_NOT, pos);
-        if (!n)
-            return NULL;
+        if (!n) return NULL;
         n->a = p_unary(p);
         return n->a ? n : NULL;
     }
@@ -1298,8 +1241,7 @@ static struct node *p_unary1(struct ps *p)
         if (p->tk == TK_INT || p->tk == TK_DBL) {
             /* fold into the literal so that -9223372036854775808 is representable */
             struct node *n = mknode(p, N_LIT, pos);
-            if (!n)
-                return NULL;
+            if (!n) return NULL;
             if (p->tk == TK_INT) {
                 if (p->tu > (uint64_t)INT64_MAX + 1) {
                     perr(p, pos, "invalid int literal");
@@ -1315,22 +1257,18 @@ static struct node *p_unary1(struct ps *p)
             return p_postfix(p, n);
         }
         struct node *n = mknode(p, N_NEG, pos);
-        if (!n)
-            return NULL;
+        if (!n) return NULL;
         n->a = p_unary(p);
         return n->a ? n : NULL;
     }
     return p_postfix(p, p_primary(p));
 }
 
-static struct node *binnode(struct ps *p, int k, int op, size_t pos, struct node *l,
-                            struct node *r)
+static struct node *binnode(struct ps *p, int k, int op, size_t pos, struct node *l, struct node *r)
 {
-    if (!l || !r)
-        return NULL;
+    if (!l || !r) return NULL;
     struct node *n = mknode(p, k, pos);
-    if (!n)
-        return NULL;
+    if (!n) return NULL;
     n->op = op;
     n->a = l;
     n->b = r;
@@ -1398,8 +1336,7 @@ static struct node *p_or(struct ps *p)
 
 static struct node *p_expr(struct ps *p)
 {
-    if (p->failed)
-        return NULL;
+    if (p->failed) return NULL;
     if (++p->depth > MAX_DEPTH) {
         perr(p, p->tpos, "expression nested too deeply (limit %d)", MAX_DEPTH);
         return NULL;
@@ -1432,12 +1369,9 @@ static struct node *p_expr(struct ps *p)
 
 static int check_depth(const struct node *n, int d)
 {
-    if (!n)
-        return 0;
-    if (d > MAX_TREE_DEPTH)
-        return -1;
-    if (check_depth(n->a, d + 1) || check_depth(n->b, d + 1) || check_depth(n->c, d + 1))
-        return -1;
+    if (!n) return 0;
+    if (d > MAX_TREE_DEPTH) return -1;
+    if (check_depth(n->a, d + 1) || check_depth(n->b, d + 1) || check_depth(n->c, d + 1)) return -1;
     for (size_t i = 0; i < n->nargs; i++)
         if ((n->k == N_CALL || n->k == N_LIST || n->k == N_MAP) && check_depth(n->args[i], d + 1))
             return -1;
@@ -1446,8 +1380,7 @@ static int check_depth(const struct node *n, int d)
 
 void tn_cel_free(struct tn_cel_prog *prog)
 {
-    if (!prog)
-        return;
+    if (!prog) return;
     struct re_item *r = prog->res;
     while (r) {
         struct re_item *nx = r->next;
@@ -1465,21 +1398,18 @@ int tn_cel_compile(const char *rule, struct tn_cel_prog **out, struct tn_err *er
     if (strlen(rule) > TN_CEL_MAX_RULE_LEN)
         return tn_err_set(err, TN_ETOOBIG, "rule longer than %d characters", TN_CEL_MAX_RULE_LEN);
     struct tn_cel_prog *prog = calloc(1, sizeof(*prog));
-    if (!prog)
-        return tn_err_set(err, TN_ENOMEM, "out of memory");
+    if (!prog) return tn_err_set(err, TN_ENOMEM, "out of memory");
     struct ps p = {0};
     p.src = rule;
     p.prog = prog;
     p.err = err;
     lex(&p);
     struct node *root = p_expr(&p);
-    if (root && !p.failed && p.tk != TK_EOF)
-        unexpected(&p, "<EOF>");
+    if (root && !p.failed && p.tk != TK_EOF) unexpected(&p, "<EOF>");
     if (root && !p.failed && check_depth(root, 0) != 0)
         perr(&p, 0, "expression nested too deeply (limit %d)", MAX_TREE_DEPTH);
     if (p.failed || !root) {
-        if (!p.failed)
-            tn_err_set(err, TN_EINVAL, "ERROR: <input>:1:1: Syntax error");
+        if (!p.failed) tn_err_set(err, TN_EINVAL, "ERROR: <input>:1:1: Syntax error");
         tn_cel_free(prog);
         return TN_EINVAL;
     }
@@ -1602,8 +1532,7 @@ static struct val vstr_copy(struct ev *e, const char *p, size_t n)
 static struct val *vals_alloc(struct ev *e, size_t n)
 {
     struct val *v = ar_alloc(&e->ar, (n ? n : 1) * sizeof(struct val));
-    if (!v)
-        e->oom = 1;
+    if (!v) e->oom = 1;
     return v;
 }
 
@@ -1614,11 +1543,9 @@ static const char *sch_type(const json_t *s)
 
 static const json_t *sch_child(const json_t *s, const char *key)
 {
-    if (!s)
-        return NULL;
+    if (!s) return NULL;
     json_t *pr = json_object_get(json_object_get(s, "properties"), key);
-    if (pr)
-        return pr;
+    if (pr) return pr;
     json_t *ap = json_object_get(s, "additionalProperties");
     return json_is_object(ap) ? ap : NULL;
 }
@@ -1631,10 +1558,8 @@ static int parse_duration_ns(const char *s, int64_t *ns)
         s++;
     }
     int64_t ms;
-    if (tn_duration_parse_ms(s, &ms) != 0)
-        return -1;
-    if (ms > INT64_MAX / 1000000)
-        return -1;
+    if (tn_duration_parse_ms(s, &ms) != 0) return -1;
+    if (ms > INT64_MAX / 1000000) return -1;
     *ns = (neg ? -ms : ms) * 1000000;
     return 0;
 }
@@ -1642,10 +1567,8 @@ static int parse_duration_ns(const char *s, int64_t *ns)
 static int parse_ts_ns(const char *s, int64_t *ns)
 {
     time_t t;
-    if (tn_time_parse_rfc3339(s, &t) != 0)
-        return -1;
-    if ((int64_t)t > INT64_MAX / 1000000000 || (int64_t)t < INT64_MIN / 1000000000)
-        return -1;
+    if (tn_time_parse_rfc3339(s, &t) != 0) return -1;
+    if ((int64_t)t > INT64_MAX / 1000000000 || (int64_t)t < INT64_MIN / 1000000000) return -1;
     int64_t frac = 0;
     const char *dot = strchr(s, '.');
     if (dot) {
@@ -1665,8 +1588,7 @@ static int parse_ts_ns(const char *s, int64_t *ns)
 
 static struct val from_json(struct ev *e, const json_t *j, const json_t *schema)
 {
-    if (charge(e, 1) != 0)
-        return fatal_err(e);
+    if (charge(e, 1) != 0) return fatal_err(e);
     const char *t = sch_type(schema);
     switch (json_typeof(j)) {
     case JSON_NULL:
@@ -1676,8 +1598,7 @@ static struct val from_json(struct ev *e, const json_t *j, const json_t *schema)
     case JSON_FALSE:
         return vbool(0);
     case JSON_INTEGER:
-        if (t && strcmp(t, "number") == 0)
-            return vdbl((double)json_integer_value(j));
+        if (t && strcmp(t, "number") == 0) return vdbl((double)json_integer_value(j));
         return vint(json_integer_value(j));
     case JSON_REAL:
         return vdbl(json_real_value(j));
@@ -1701,14 +1622,12 @@ static struct val from_json(struct ev *e, const json_t *j, const json_t *schema)
         size_t n = json_array_size(j);
         struct val v = {.k = V_LIST};
         v.l.v = vals_alloc(e, n);
-        if (!v.l.v)
-            return fatal_err(e);
+        if (!v.l.v) return fatal_err(e);
         v.l.n = n;
         const json_t *items = schema ? json_object_get(schema, "items") : NULL;
         for (size_t i = 0; i < n; i++) {
             v.l.v[i] = from_json(e, json_array_get(j, i), items);
-            if (e->fatal)
-                return fatal_err(e);
+            if (e->fatal) return fatal_err(e);
         }
         return v;
     }
@@ -1717,8 +1636,7 @@ static struct val from_json(struct ev *e, const json_t *j, const json_t *schema)
         struct val v = {.k = V_MAP};
         v.m.key = vals_alloc(e, n);
         v.m.v = vals_alloc(e, n);
-        if (!v.m.key || !v.m.v)
-            return fatal_err(e);
+        if (!v.m.key || !v.m.v) return fatal_err(e);
         size_t i = 0;
         const char *k;
         json_t *x;
@@ -1726,8 +1644,7 @@ static struct val from_json(struct ev *e, const json_t *j, const json_t *schema)
         {
             v.m.key[i] = vstr(k, strlen(k));
             v.m.v[i] = from_json(e, x, sch_child(schema, k));
-            if (e->fatal)
-                return fatal_err(e);
+            if (e->fatal) return fatal_err(e);
             i++;
         }
         v.m.n = i;
@@ -1748,22 +1665,17 @@ static int num_cmp(const struct val *a, const struct val *b)
     if (a->k == V_DBL || b->k == V_DBL) {
         double x = a->k == V_DBL ? a->d : a->k == V_INT ? (double)a->i : (double)a->u;
         double y = b->k == V_DBL ? b->d : b->k == V_INT ? (double)b->i : (double)b->u;
-        if (isnan(x) || isnan(y))
-            return 2;
+        if (isnan(x) || isnan(y)) return 2;
         return x < y ? -1 : x > y ? 1 : 0;
     }
-    if (a->k == V_INT && b->k == V_INT)
-        return a->i < b->i ? -1 : a->i > b->i ? 1 : 0;
-    if (a->k == V_UINT && b->k == V_UINT)
-        return a->u < b->u ? -1 : a->u > b->u ? 1 : 0;
+    if (a->k == V_INT && b->k == V_INT) return a->i < b->i ? -1 : a->i > b->i ? 1 : 0;
+    if (a->k == V_UINT && b->k == V_UINT) return a->u < b->u ? -1 : a->u > b->u ? 1 : 0;
     if (a->k == V_INT) {
-        if (a->i < 0)
-            return -1;
+        if (a->i < 0) return -1;
         uint64_t x = (uint64_t)a->i;
         return x < b->u ? -1 : x > b->u ? 1 : 0;
     }
-    if (b->i < 0)
-        return 1;
+    if (b->i < 0) return 1;
     uint64_t y = (uint64_t)b->i;
     return a->u < y ? -1 : a->u > y ? 1 : 0;
 }
@@ -1772,8 +1684,7 @@ static int str_cmp(const struct val *a, const struct val *b)
 {
     size_t n = a->s.n < b->s.n ? a->s.n : b->s.n;
     int c = memcmp(a->s.p, b->s.p, n);
-    if (c)
-        return c < 0 ? -1 : 1;
+    if (c) return c < 0 ? -1 : 1;
     return a->s.n < b->s.n ? -1 : a->s.n > b->s.n ? 1 : 0;
 }
 
@@ -1782,45 +1693,35 @@ static long map_find(struct ev *e, const struct val *m, const struct val *key);
 /* Returns a bool value, or an error. */
 static struct val eq(struct ev *e, const struct val *a, const struct val *b)
 {
-    if (charge(e, 1) != 0)
-        return fatal_err(e);
-    if (is_num(a) && is_num(b))
-        return vbool(num_cmp(a, b) == 0);
-    if (a->k != b->k)
-        return vbool(0);
+    if (charge(e, 1) != 0) return fatal_err(e);
+    if (is_num(a) && is_num(b)) return vbool(num_cmp(a, b) == 0);
+    if (a->k != b->k) return vbool(0);
     switch (a->k) {
     case V_NULL:
         return vbool(1);
     case V_BOOL:
         return vbool(a->b == b->b);
     case V_STR:
-        if (charge(e, a->s.n / 16) != 0)
-            return fatal_err(e);
+        if (charge(e, a->s.n / 16) != 0) return fatal_err(e);
         return vbool(a->s.n == b->s.n && memcmp(a->s.p, b->s.p, a->s.n) == 0);
     case V_DUR:
     case V_TS:
         return vbool(a->i == b->i);
     case V_LIST:
-        if (a->l.n != b->l.n)
-            return vbool(0);
+        if (a->l.n != b->l.n) return vbool(0);
         for (size_t i = 0; i < a->l.n; i++) {
             struct val r = eq(e, &a->l.v[i], &b->l.v[i]);
-            if (r.k == V_ERR || !r.b)
-                return r;
+            if (r.k == V_ERR || !r.b) return r;
         }
         return vbool(1);
     case V_MAP:
-        if (a->m.n != b->m.n)
-            return vbool(0);
+        if (a->m.n != b->m.n) return vbool(0);
         for (size_t i = 0; i < a->m.n; i++) {
             long j = map_find(e, b, &a->m.key[i]);
-            if (e->fatal)
-                return fatal_err(e);
-            if (j < 0)
-                return vbool(0);
+            if (e->fatal) return fatal_err(e);
+            if (j < 0) return vbool(0);
             struct val r = eq(e, &a->m.v[i], &b->m.v[j]);
-            if (r.k == V_ERR || !r.b)
-                return r;
+            if (r.k == V_ERR || !r.b) return r;
         }
         return vbool(1);
     }
@@ -1830,17 +1731,14 @@ static struct val eq(struct ev *e, const struct val *a, const struct val *b)
 static long map_find(struct ev *e, const struct val *m, const struct val *key)
 {
     for (size_t i = 0; i < m->m.n; i++) {
-        if (charge(e, 1) != 0)
-            return -1;
+        if (charge(e, 1) != 0) return -1;
         const struct val *k = &m->m.key[i];
         if (k->k == V_STR && key->k == V_STR) {
-            if (k->s.n == key->s.n && memcmp(k->s.p, key->s.p, k->s.n) == 0)
-                return (long)i;
+            if (k->s.n == key->s.n && memcmp(k->s.p, key->s.p, k->s.n) == 0) return (long)i;
             continue;
         }
         struct val r = eq(e, k, key);
-        if (r.k == V_BOOL && r.b)
-            return (long)i;
+        if (r.k == V_BOOL && r.b) return (long)i;
     }
     return -1;
 }
@@ -1848,11 +1746,11 @@ static long map_find(struct ev *e, const struct val *m, const struct val *key)
 /* Resolves escaped CEL property names (foo__dash__bar -> foo-bar) into buf. */
 static const char *unescape_name(const char *name, char *buf, size_t n)
 {
-    if (!strstr(name, "__"))
-        return NULL;
+    if (!strstr(name, "__")) return NULL;
     static const struct {
         const char *from, *to;
-    } subst[] = {{"__underscores__", "__"}, {"__dot__", "."}, {"__dash__", "-"}, {"__slash__", "/"}};
+    } subst[] = {
+        {"__underscores__", "__"}, {"__dot__", "."}, {"__dash__", "-"}, {"__slash__", "/"}};
     size_t o = 0;
     const char *p = name;
     size_t len = strlen(name);
@@ -1867,8 +1765,7 @@ static const char *unescape_name(const char *name, char *buf, size_t n)
             size_t fl = strlen(subst[i].from);
             if (strncmp(p, subst[i].from, fl) == 0) {
                 size_t tl = strlen(subst[i].to);
-                if (o + tl + 1 >= n)
-                    return NULL;
+                if (o + tl + 1 >= n) return NULL;
                 memcpy(buf + o, subst[i].to, tl);
                 o += tl;
                 p += fl;
@@ -1876,8 +1773,7 @@ static const char *unescape_name(const char *name, char *buf, size_t n)
                 break;
             }
         }
-        if (!done)
-            buf[o++] = *p++;
+        if (!done) buf[o++] = *p++;
     }
     buf[o] = 0;
     return buf;
@@ -1887,12 +1783,10 @@ static long select_key(struct ev *e, const struct val *m, const char *name)
 {
     struct val key = vstr(name, strlen(name));
     long i = map_find(e, m, &key);
-    if (i >= 0 || e->fatal)
-        return i;
+    if (i >= 0 || e->fatal) return i;
     char buf[256];
     const char *alt = unescape_name(name, buf, sizeof(buf));
-    if (!alt)
-        return -1;
+    if (!alt) return -1;
     key = vstr(alt, strlen(alt));
     return map_find(e, m, &key);
 }
@@ -1903,16 +1797,14 @@ static size_t utf8_len(const char *s, size_t n)
 {
     size_t c = 0;
     for (size_t i = 0; i < n; i++)
-        if (((unsigned char)s[i] & 0xC0) != 0x80)
-            c++;
+        if (((unsigned char)s[i] & 0xC0) != 0x80) c++;
     return c;
 }
 
 /* Byte offset of code point index cp, or (size_t)-1 when past the end. */
 static size_t utf8_off(const char *s, size_t n, int64_t cp)
 {
-    if (cp < 0)
-        return (size_t)-1;
+    if (cp < 0) return (size_t)-1;
     size_t i = 0;
     int64_t c = 0;
     while (i < n && c < cp) {
@@ -1952,8 +1844,8 @@ static struct val to_string(struct ev *e, const struct val *v)
             size_t l = strlen(fr);
             while (l > 0 && fr[l - 1] == '0')
                 fr[--l] = 0;
-            snprintf(buf, sizeof(buf), "%s%lld.%ss", v->i < 0 && s == 0 ? "-" : "",
-                     (long long)s, fr);
+            snprintf(buf, sizeof(buf), "%s%lld.%ss", v->i < 0 && s == 0 ? "-" : "", (long long)s,
+                     fr);
         }
         break;
     }
@@ -1989,12 +1881,9 @@ static struct val to_string(struct ev *e, const struct val *v)
 static struct val do_matches(struct ev *e, const struct node *n, const struct val *s,
                              const struct val *pat)
 {
-    if (s->k != V_STR || pat->k != V_STR)
-        return verr_static(ERR_OVERLOAD);
-    if (charge(e, 1 + s->s.n + (n->re ? 0 : pat->s.n * 4)) != 0)
-        return fatal_err(e);
-    if (memchr(s->s.p, 0, s->s.n))
-        return verr(e, "string contains a NUL byte");
+    if (s->k != V_STR || pat->k != V_STR) return verr_static(ERR_OVERLOAD);
+    if (charge(e, 1 + s->s.n + (n->re ? 0 : pat->s.n * 4)) != 0) return fatal_err(e);
+    if (memchr(s->s.p, 0, s->s.n)) return verr(e, "string contains a NUL byte");
     regex_t tmp;
     const regex_t *re = n->re;
     if (!re) {
@@ -2004,8 +1893,7 @@ static struct val do_matches(struct ev *e, const struct node *n, const struct va
         re = &tmp;
     }
     int r = regexec(re, s->s.p, 0, NULL, 0);
-    if (re == &tmp)
-        regfree(&tmp);
+    if (re == &tmp) regfree(&tmp);
     return vbool(r == 0);
 }
 
@@ -2015,52 +1903,38 @@ static struct val call(struct ev *e, const struct node *n)
     struct val args[3];
     if (n->a) {
         recv = eval(e, n->a);
-        if (recv.k == V_ERR)
-            return recv;
+        if (recv.k == V_ERR) return recv;
     }
     for (size_t i = 0; i < n->nargs && i < 3; i++) {
         args[i] = eval(e, n->args[i]);
-        if (args[i].k == V_ERR)
-            return args[i];
+        if (args[i].k == V_ERR) return args[i];
     }
     const char *f = n->name;
     const struct val *x = n->a ? &recv : &args[0]; /* subject of single-argument functions */
 
     if (strcmp(f, "size") == 0) {
-        if (x->k == V_STR)
-            return vint((int64_t)utf8_len(x->s.p, x->s.n));
-        if (x->k == V_LIST)
-            return vint((int64_t)x->l.n);
-        if (x->k == V_MAP)
-            return vint((int64_t)x->m.n);
+        if (x->k == V_STR) return vint((int64_t)utf8_len(x->s.p, x->s.n));
+        if (x->k == V_LIST) return vint((int64_t)x->l.n);
+        if (x->k == V_MAP) return vint((int64_t)x->m.n);
         return verr_static(ERR_OVERLOAD);
     }
-    if (strcmp(f, "matches") == 0)
-        return do_matches(e, n, x, n->a ? &args[0] : &args[1]);
-    if (strcmp(f, "startsWith") == 0 || strcmp(f, "endsWith") == 0 ||
-        strcmp(f, "contains") == 0) {
+    if (strcmp(f, "matches") == 0) return do_matches(e, n, x, n->a ? &args[0] : &args[1]);
+    if (strcmp(f, "startsWith") == 0 || strcmp(f, "endsWith") == 0 || strcmp(f, "contains") == 0) {
         const struct val *a = &args[0];
-        if (x->k != V_STR || a->k != V_STR)
-            return verr_static(ERR_OVERLOAD);
-        if (charge(e, 1 + x->s.n / 8) != 0)
-            return fatal_err(e);
-        if (a->s.n > x->s.n)
-            return vbool(0);
-        if (f[0] == 's')
-            return vbool(memcmp(x->s.p, a->s.p, a->s.n) == 0);
-        if (f[0] == 'e')
-            return vbool(memcmp(x->s.p + x->s.n - a->s.n, a->s.p, a->s.n) == 0);
+        if (x->k != V_STR || a->k != V_STR) return verr_static(ERR_OVERLOAD);
+        if (charge(e, 1 + x->s.n / 8) != 0) return fatal_err(e);
+        if (a->s.n > x->s.n) return vbool(0);
+        if (f[0] == 's') return vbool(memcmp(x->s.p, a->s.p, a->s.n) == 0);
+        if (f[0] == 'e') return vbool(memcmp(x->s.p + x->s.n - a->s.n, a->s.p, a->s.n) == 0);
         return vbool(a->s.n == 0 || memmem(x->s.p, x->s.n, a->s.p, a->s.n) != NULL);
     }
-    if (strcmp(f, "dyn") == 0)
-        return *x;
+    if (strcmp(f, "dyn") == 0) return *x;
     if (strcmp(f, "int") == 0) {
         switch (x->k) {
         case V_INT:
             return *x;
         case V_UINT:
-            if (x->u > (uint64_t)INT64_MAX)
-                return verr_static("integer overflow");
+            if (x->u > (uint64_t)INT64_MAX) return verr_static("integer overflow");
             return vint((int64_t)x->u);
         case V_DBL:
             if (isnan(x->d) || x->d >= 9223372036854775807.0 || x->d < -9223372036854775808.0)
@@ -2076,8 +1950,7 @@ static struct val call(struct ev *e, const struct node *n)
             buf[x->s.n] = 0;
             errno = 0;
             long long v = strtoll(buf, &end, 10);
-            if (*end || errno)
-                return verr(e, "cannot convert '%s' to int", buf);
+            if (*end || errno) return verr(e, "cannot convert '%s' to int", buf);
             return vint(v);
         }
         case V_TS:
@@ -2092,8 +1965,7 @@ static struct val call(struct ev *e, const struct node *n)
         case V_UINT:
             return *x;
         case V_INT:
-            if (x->i < 0)
-                return verr_static("unsigned integer overflow");
+            if (x->i < 0) return verr_static("unsigned integer overflow");
             return vuint((uint64_t)x->i);
         case V_DBL:
             if (isnan(x->d) || x->d < 0 || x->d >= 18446744073709551615.0)
@@ -2109,8 +1981,7 @@ static struct val call(struct ev *e, const struct node *n)
             buf[x->s.n] = 0;
             errno = 0;
             unsigned long long v = strtoull(buf, &end, 10);
-            if (*end || errno)
-                return verr(e, "cannot convert '%s' to uint", buf);
+            if (*end || errno) return verr(e, "cannot convert '%s' to uint", buf);
             return vuint(v);
         }
         }
@@ -2132,26 +2003,21 @@ static struct val call(struct ev *e, const struct node *n)
             memcpy(buf, x->s.p, x->s.n);
             buf[x->s.n] = 0;
             double d = strtod(buf, &end);
-            if (*end)
-                return verr(e, "cannot convert '%s' to double", buf);
+            if (*end) return verr(e, "cannot convert '%s' to double", buf);
             return vdbl(d);
         }
         }
         return verr_static(ERR_OVERLOAD);
     }
-    if (strcmp(f, "string") == 0)
-        return to_string(e, x);
+    if (strcmp(f, "string") == 0) return to_string(e, x);
     if (strcmp(f, "bool") == 0) {
-        if (x->k == V_BOOL)
-            return *x;
+        if (x->k == V_BOOL) return *x;
         if (x->k == V_STR) {
             static const char *const t[] = {"1", "t", "true", "TRUE", "True"};
             static const char *const fl[] = {"0", "f", "false", "FALSE", "False"};
             for (size_t i = 0; i < 5; i++) {
-                if (x->s.n == strlen(t[i]) && memcmp(x->s.p, t[i], x->s.n) == 0)
-                    return vbool(1);
-                if (x->s.n == strlen(fl[i]) && memcmp(x->s.p, fl[i], x->s.n) == 0)
-                    return vbool(0);
+                if (x->s.n == strlen(t[i]) && memcmp(x->s.p, t[i], x->s.n) == 0) return vbool(1);
+                if (x->s.n == strlen(fl[i]) && memcmp(x->s.p, fl[i], x->s.n) == 0) return vbool(0);
             }
             return verr(e, "type conversion error from 'string' to 'bool'");
         }
@@ -2159,10 +2025,8 @@ static struct val call(struct ev *e, const struct node *n)
     }
     if (strcmp(f, "duration") == 0 || strcmp(f, "timestamp") == 0) {
         int is_dur = f[0] == 'd';
-        if (x->k == (is_dur ? V_DUR : V_TS))
-            return *x;
-        if (x->k != V_STR)
-            return verr_static(ERR_OVERLOAD);
+        if (x->k == (is_dur ? V_DUR : V_TS)) return *x;
+        if (x->k != V_STR) return verr_static(ERR_OVERLOAD);
         struct val v = {.k = is_dur ? V_DUR : V_TS};
         int r = is_dur ? parse_duration_ns(x->s.p, &v.i) : parse_ts_ns(x->s.p, &v.i);
         if (r != 0)
@@ -2181,8 +2045,7 @@ static struct val call(struct ev *e, const struct node *n)
                 tn_buf_free(&b);
                 return verr_static(ERR_OVERLOAD);
             }
-            if (i && n->nargs == 1)
-                tn_buf_append(&b, args[0].s.p, args[0].s.n);
+            if (i && n->nargs == 1) tn_buf_append(&b, args[0].s.p, args[0].s.n);
             tn_buf_append(&b, x->l.v[i].s.p, x->l.v[i].s.n);
         }
         if (charge(e, 1 + b.len / 8) != 0) {
@@ -2193,14 +2056,11 @@ static struct val call(struct ev *e, const struct node *n)
         tn_buf_free(&b);
         return r;
     }
-    if (x->k != V_STR)
-        return verr_static(ERR_OVERLOAD);
-    if (charge(e, 1 + x->s.n / 8) != 0)
-        return fatal_err(e);
+    if (x->k != V_STR) return verr_static(ERR_OVERLOAD);
+    if (charge(e, 1 + x->s.n / 8) != 0) return fatal_err(e);
     if (strcmp(f, "lowerAscii") == 0 || strcmp(f, "upperAscii") == 0) {
         struct val r = vstr_copy(e, x->s.p, x->s.n);
-        if (r.k != V_STR)
-            return r;
+        if (r.k != V_STR) return r;
         char *q = (char *)r.s.p;
         for (size_t i = 0; i < r.s.n; i++) {
             if (f[0] == 'l' && q[i] >= 'A' && q[i] <= 'Z')
@@ -2220,8 +2080,7 @@ static struct val call(struct ev *e, const struct node *n)
     }
     for (size_t i = 0; i < n->nargs; i++) {
         int want_int = strcmp(f, "substring") == 0 || (i == 1 && f[0] != 'r') || i == 2;
-        if (want_int ? args[i].k != V_INT : args[i].k != V_STR)
-            return verr_static(ERR_OVERLOAD);
+        if (want_int ? args[i].k != V_INT : args[i].k != V_STR) return verr_static(ERR_OVERLOAD);
     }
     if (strcmp(f, "indexOf") == 0 || strcmp(f, "lastIndexOf") == 0) {
         const struct val *sub = &args[0];
@@ -2229,8 +2088,7 @@ static struct val call(struct ev *e, const struct node *n)
         size_t start = 0, end = x->s.n;
         if (n->nargs == 2) {
             size_t off = utf8_off(x->s.p, x->s.n, args[1].i);
-            if (off == (size_t)-1)
-                return verr(e, "index out of range: %lld", (long long)args[1].i);
+            if (off == (size_t)-1) return verr(e, "index out of range: %lld", (long long)args[1].i);
             if (last)
                 end = off + sub->s.n < x->s.n ? off + sub->s.n : x->s.n;
             else
@@ -2240,8 +2098,7 @@ static struct val call(struct ev *e, const struct node *n)
         for (size_t i = start; i + sub->s.n <= end; i++) {
             if (memcmp(x->s.p + i, sub->s.p, sub->s.n) == 0) {
                 found = (long)i;
-                if (!last)
-                    break;
+                if (!last) break;
             }
         }
         return vint(found < 0 ? -1 : (int64_t)utf8_len(x->s.p, (size_t)found));
@@ -2267,16 +2124,14 @@ static struct val call(struct ev *e, const struct node *n)
                 tn_buf_append(&b, to->s.p, to->s.n);
                 done++;
                 if (from->s.n == 0) {
-                    if (i < x->s.n)
-                        tn_buf_putc(&b, x->s.p[i]);
+                    if (i < x->s.n) tn_buf_putc(&b, x->s.p[i]);
                     i++;
                 } else {
                     i += from->s.n;
                 }
                 continue;
             }
-            if (i < x->s.n)
-                tn_buf_putc(&b, x->s.p[i]);
+            if (i < x->s.n) tn_buf_putc(&b, x->s.p[i]);
             i++;
         }
         if (charge(e, b.len / 8) != 0) {
@@ -2298,8 +2153,7 @@ static struct val call(struct ev *e, const struct node *n)
         size_t cap = x->s.n + 1;
         struct val r = {.k = V_LIST};
         r.l.v = vals_alloc(e, cap);
-        if (!r.l.v)
-            return fatal_err(e);
+        if (!r.l.v) return fatal_err(e);
         size_t cnt = 0, i = 0, st = 0;
         if (sep->s.n == 0) {
             while (i < x->s.n && (limit < 0 || (int64_t)cnt < limit - 1)) {
@@ -2309,8 +2163,7 @@ static struct val call(struct ev *e, const struct node *n)
                 r.l.v[cnt++] = vstr(x->s.p + i, j - i);
                 i = j;
             }
-            if (i < x->s.n)
-                r.l.v[cnt++] = vstr(x->s.p + i, x->s.n - i);
+            if (i < x->s.n) r.l.v[cnt++] = vstr(x->s.p + i, x->s.n - i);
         } else {
             while (i + sep->s.n <= x->s.n && (limit < 0 || (int64_t)cnt < limit - 1)) {
                 if (memcmp(x->s.p + i, sep->s.p, sep->s.n) == 0) {
@@ -2334,14 +2187,12 @@ static struct val arith(struct ev *e, int op, const struct val *a, const struct 
     if (a->k != b->k) {
         if (op == '+' && ((a->k == V_TS && b->k == V_DUR) || (a->k == V_DUR && b->k == V_TS))) {
             struct val r = {.k = V_TS};
-            if (__builtin_add_overflow(a->i, b->i, &r.i))
-                return verr_static("timestamp overflow");
+            if (__builtin_add_overflow(a->i, b->i, &r.i)) return verr_static("timestamp overflow");
             return r;
         }
         if (op == '-' && a->k == V_TS && b->k == V_DUR) {
             struct val r = {.k = V_TS};
-            if (__builtin_sub_overflow(a->i, b->i, &r.i))
-                return verr_static("timestamp overflow");
+            if (__builtin_sub_overflow(a->i, b->i, &r.i)) return verr_static("timestamp overflow");
             return r;
         }
         return verr_static(ERR_OVERLOAD);
@@ -2351,23 +2202,18 @@ static struct val arith(struct ev *e, int op, const struct val *a, const struct 
         int64_t r;
         switch (op) {
         case '+':
-            if (__builtin_add_overflow(a->i, b->i, &r))
-                return verr_static("integer overflow");
+            if (__builtin_add_overflow(a->i, b->i, &r)) return verr_static("integer overflow");
             return vint(r);
         case '-':
-            if (__builtin_sub_overflow(a->i, b->i, &r))
-                return verr_static("integer overflow");
+            if (__builtin_sub_overflow(a->i, b->i, &r)) return verr_static("integer overflow");
             return vint(r);
         case '*':
-            if (__builtin_mul_overflow(a->i, b->i, &r))
-                return verr_static("integer overflow");
+            if (__builtin_mul_overflow(a->i, b->i, &r)) return verr_static("integer overflow");
             return vint(r);
         case '/':
         case '%':
-            if (b->i == 0)
-                return verr_static(op == '/' ? "division by zero" : "modulus by zero");
-            if (a->i == INT64_MIN && b->i == -1)
-                return verr_static("integer overflow");
+            if (b->i == 0) return verr_static(op == '/' ? "division by zero" : "modulus by zero");
+            if (a->i == INT64_MIN && b->i == -1) return verr_static("integer overflow");
             return vint(op == '/' ? a->i / b->i : a->i % b->i);
         }
         break;
@@ -2389,8 +2235,7 @@ static struct val arith(struct ev *e, int op, const struct val *a, const struct 
             return vuint(r);
         case '/':
         case '%':
-            if (b->u == 0)
-                return verr_static(op == '/' ? "division by zero" : "modulus by zero");
+            if (b->u == 0) return verr_static(op == '/' ? "division by zero" : "modulus by zero");
             return vuint(op == '/' ? a->u / b->u : a->u % b->u);
         }
         break;
@@ -2409,8 +2254,7 @@ static struct val arith(struct ev *e, int op, const struct val *a, const struct 
         break;
     case V_STR:
         if (op == '+') {
-            if (charge(e, (a->s.n + b->s.n) / 8) != 0)
-                return fatal_err(e);
+            if (charge(e, (a->s.n + b->s.n) / 8) != 0) return fatal_err(e);
             char *s = ar_alloc(&e->ar, a->s.n + b->s.n + 1);
             if (!s) {
                 e->oom = 1;
@@ -2424,16 +2268,12 @@ static struct val arith(struct ev *e, int op, const struct val *a, const struct 
         break;
     case V_LIST:
         if (op == '+') {
-            if (charge(e, a->l.n + b->l.n) != 0)
-                return fatal_err(e);
+            if (charge(e, a->l.n + b->l.n) != 0) return fatal_err(e);
             struct val r = {.k = V_LIST};
             r.l.v = vals_alloc(e, a->l.n + b->l.n);
-            if (!r.l.v)
-                return fatal_err(e);
-            if (a->l.n)
-                memcpy(r.l.v, a->l.v, a->l.n * sizeof(struct val));
-            if (b->l.n)
-                memcpy(r.l.v + a->l.n, b->l.v, b->l.n * sizeof(struct val));
+            if (!r.l.v) return fatal_err(e);
+            if (a->l.n) memcpy(r.l.v, a->l.v, a->l.n * sizeof(struct val));
+            if (b->l.n) memcpy(r.l.v + a->l.n, b->l.v, b->l.n * sizeof(struct val));
             r.l.n = a->l.n + b->l.n;
             return r;
         }
@@ -2450,8 +2290,7 @@ static struct val arith(struct ev *e, int op, const struct val *a, const struct 
     case V_TS:
         if (op == '-') {
             struct val r = {.k = V_DUR};
-            if (__builtin_sub_overflow(a->i, b->i, &r.i))
-                return verr_static("duration overflow");
+            if (__builtin_sub_overflow(a->i, b->i, &r.i)) return verr_static("duration overflow");
             return r;
         }
         break;
@@ -2465,8 +2304,7 @@ static struct val binop(struct ev *e, int op, const struct val *a, const struct 
     case TK_EQ:
     case TK_NE: {
         struct val r = eq(e, a, b);
-        if (r.k == V_BOOL && op == TK_NE)
-            r.b = !r.b;
+        if (r.k == V_BOOL && op == TK_NE) r.b = !r.b;
         return r;
     }
     case '<':
@@ -2486,8 +2324,7 @@ static struct val binop(struct ev *e, int op, const struct val *a, const struct 
             c = a->i < b->i ? -1 : a->i > b->i ? 1 : 0;
         else
             return verr_static(ERR_OVERLOAD);
-        if (c == 2)
-            return vbool(0);
+        if (c == 2) return vbool(0);
         switch (op) {
         case '<':
             return vbool(c < 0);
@@ -2503,15 +2340,13 @@ static struct val binop(struct ev *e, int op, const struct val *a, const struct 
         if (b->k == V_LIST) {
             for (size_t i = 0; i < b->l.n; i++) {
                 struct val r = eq(e, a, &b->l.v[i]);
-                if (r.k == V_ERR || r.b)
-                    return r;
+                if (r.k == V_ERR || r.b) return r;
             }
             return vbool(0);
         }
         if (b->k == V_MAP) {
             long i = map_find(e, b, a);
-            if (e->fatal)
-                return fatal_err(e);
+            if (e->fatal) return fatal_err(e);
             return vbool(i >= 0);
         }
         return verr_static(ERR_OVERLOAD);
@@ -2522,8 +2357,7 @@ static struct val binop(struct ev *e, int op, const struct val *a, const struct 
 static struct val comprehension(struct ev *e, const struct node *n)
 {
     struct val range = eval(e, n->a);
-    if (range.k == V_ERR)
-        return range;
+    if (range.k == V_ERR) return range;
     const struct val *items;
     size_t cnt;
     if (range.k == V_LIST) {
@@ -2535,8 +2369,7 @@ static struct val comprehension(struct ev *e, const struct node *n)
     } else {
         return verr_static(ERR_OVERLOAD);
     }
-    if (e->nv >= MAX_SCOPE)
-        return verr(e, "comprehensions nested too deeply");
+    if (e->nv >= MAX_SCOPE) return verr(e, "comprehensions nested too deeply");
     int slot = e->nv++;
     e->vname[slot] = n->name;
     struct val result = vbool(n->op == M_ALL);
@@ -2608,8 +2441,7 @@ static struct val comprehension(struct ev *e, const struct node *n)
                 e->nv--;
                 return verr_static(ERR_OVERLOAD);
             }
-            if (!r.b)
-                break;
+            if (!r.b) break;
             if (n->op == M_MAP3) {
                 r = eval(e, n->c);
                 if (r.k == V_ERR) {
@@ -2638,46 +2470,35 @@ static struct val comprehension(struct ev *e, const struct node *n)
 
 static struct val eval(struct ev *e, const struct node *n)
 {
-    if (e->fatal || charge(e, 1) != 0)
-        return fatal_err(e);
+    if (e->fatal || charge(e, 1) != 0) return fatal_err(e);
     switch (n->k) {
     case N_LIT:
         return n->lit;
     case N_IDENT:
         for (int i = e->nv - 1; i >= 0; i--)
-            if (strcmp(e->vname[i], n->name) == 0)
-                return e->vval[i];
-        if (strcmp(n->name, "self") == 0)
-            return e->self;
+            if (strcmp(e->vname[i], n->name) == 0) return e->vval[i];
+        if (strcmp(n->name, "self") == 0) return e->self;
         if (strcmp(n->name, "oldSelf") == 0) {
-            if (!e->have_old)
-                return verr_static("no such attribute: oldSelf");
+            if (!e->have_old) return verr_static("no such attribute: oldSelf");
             return e->old;
         }
         return verr(e, "no such attribute: %s", n->name);
     case N_SELECT:
     case N_HAS: {
         struct val t = eval(e, n->a);
-        if (t.k == V_ERR)
-            return t;
-        if (t.k != V_MAP)
-            return verr_static(ERR_OVERLOAD);
+        if (t.k == V_ERR) return t;
+        if (t.k != V_MAP) return verr_static(ERR_OVERLOAD);
         long i = select_key(e, &t, n->name);
-        if (e->fatal)
-            return fatal_err(e);
-        if (n->k == N_HAS)
-            return vbool(i >= 0);
-        if (i < 0)
-            return verr(e, "no such key: %s", n->name);
+        if (e->fatal) return fatal_err(e);
+        if (n->k == N_HAS) return vbool(i >= 0);
+        if (i < 0) return verr(e, "no such key: %s", n->name);
         return t.m.v[i];
     }
     case N_INDEX: {
         struct val t = eval(e, n->a);
-        if (t.k == V_ERR)
-            return t;
+        if (t.k == V_ERR) return t;
         struct val k = eval(e, n->b);
-        if (k.k == V_ERR)
-            return k;
+        if (k.k == V_ERR) return k;
         if (t.k == V_LIST) {
             int64_t idx;
             if (k.k == V_INT)
@@ -2695,8 +2516,7 @@ static struct val eval(struct ev *e, const struct node *n)
         }
         if (t.k == V_MAP) {
             long i = map_find(e, &t, &k);
-            if (e->fatal)
-                return fatal_err(e);
+            if (e->fatal) return fatal_err(e);
             if (i < 0) {
                 if (k.k == V_STR)
                     return verr(e, "no such key: %.*s", (int)(k.s.n > 100 ? 100 : k.s.n), k.s.p);
@@ -2711,12 +2531,10 @@ static struct val eval(struct ev *e, const struct node *n)
     case N_LIST: {
         struct val r = {.k = V_LIST};
         r.l.v = vals_alloc(e, n->nargs);
-        if (!r.l.v)
-            return fatal_err(e);
+        if (!r.l.v) return fatal_err(e);
         for (size_t i = 0; i < n->nargs; i++) {
             r.l.v[i] = eval(e, n->args[i]);
-            if (r.l.v[i].k == V_ERR)
-                return r.l.v[i];
+            if (r.l.v[i].k == V_ERR) return r.l.v[i];
         }
         r.l.n = n->nargs;
         return r;
@@ -2726,20 +2544,16 @@ static struct val eval(struct ev *e, const struct node *n)
         struct val r = {.k = V_MAP};
         r.m.key = vals_alloc(e, cnt);
         r.m.v = vals_alloc(e, cnt);
-        if (!r.m.key || !r.m.v)
-            return fatal_err(e);
+        if (!r.m.key || !r.m.v) return fatal_err(e);
         for (size_t i = 0; i < cnt; i++) {
             struct val k = eval(e, n->args[2 * i]);
-            if (k.k == V_ERR)
-                return k;
+            if (k.k == V_ERR) return k;
             if (k.k != V_STR && k.k != V_INT && k.k != V_UINT && k.k != V_BOOL)
                 return verr(e, "unsupported key type");
             r.m.n = i;
-            if (map_find(e, &r, &k) >= 0)
-                return verr(e, "Failed with repeated key");
+            if (map_find(e, &r, &k) >= 0) return verr(e, "Failed with repeated key");
             struct val v = eval(e, n->args[2 * i + 1]);
-            if (v.k == V_ERR)
-                return v;
+            if (v.k == V_ERR) return v;
             r.m.key[i] = k;
             r.m.v[i] = v;
         }
@@ -2748,15 +2562,12 @@ static struct val eval(struct ev *e, const struct node *n)
     }
     case N_NEG: {
         struct val v = eval(e, n->a);
-        if (v.k == V_ERR)
-            return v;
+        if (v.k == V_ERR) return v;
         if (v.k == V_INT) {
-            if (v.i == INT64_MIN)
-                return verr_static("integer overflow");
+            if (v.i == INT64_MIN) return verr_static("integer overflow");
             return vint(-v.i);
         }
-        if (v.k == V_DBL)
-            return vdbl(-v.d);
+        if (v.k == V_DBL) return vdbl(-v.d);
         if (v.k == V_DUR) {
             v.i = -v.i;
             return v;
@@ -2765,48 +2576,35 @@ static struct val eval(struct ev *e, const struct node *n)
     }
     case N_NOT: {
         struct val v = eval(e, n->a);
-        if (v.k == V_ERR)
-            return v;
-        if (v.k != V_BOOL)
-            return verr_static(ERR_OVERLOAD);
+        if (v.k == V_ERR) return v;
+        if (v.k != V_BOOL) return verr_static(ERR_OVERLOAD);
         return vbool(!v.b);
     }
     case N_BIN: {
         struct val a = eval(e, n->a);
-        if (a.k == V_ERR)
-            return a;
+        if (a.k == V_ERR) return a;
         struct val b = eval(e, n->b);
-        if (b.k == V_ERR)
-            return b;
+        if (b.k == V_ERR) return b;
         return binop(e, n->op, &a, &b);
     }
     case N_AND:
     case N_OR: {
         int decisive = n->k == N_OR; /* || is decided by true, && by false */
         struct val a = eval(e, n->a);
-        if (e->fatal)
-            return fatal_err(e);
-        if (a.k == V_BOOL && a.b == decisive)
-            return a;
+        if (e->fatal) return fatal_err(e);
+        if (a.k == V_BOOL && a.b == decisive) return a;
         struct val b = eval(e, n->b);
-        if (e->fatal)
-            return fatal_err(e);
-        if (b.k == V_BOOL && b.b == decisive)
-            return b;
-        if (a.k == V_ERR)
-            return a;
-        if (b.k == V_ERR)
-            return b;
-        if (a.k != V_BOOL || b.k != V_BOOL)
-            return verr_static(ERR_OVERLOAD);
+        if (e->fatal) return fatal_err(e);
+        if (b.k == V_BOOL && b.b == decisive) return b;
+        if (a.k == V_ERR) return a;
+        if (b.k == V_ERR) return b;
+        if (a.k != V_BOOL || b.k != V_BOOL) return verr_static(ERR_OVERLOAD);
         return vbool(!decisive);
     }
     case N_COND: {
         struct val c = eval(e, n->a);
-        if (c.k == V_ERR)
-            return c;
-        if (c.k != V_BOOL)
-            return verr_static(ERR_OVERLOAD);
+        if (c.k == V_ERR) return c;
+        if (c.k != V_BOOL) return verr_static(ERR_OVERLOAD);
         return eval(e, c.b ? n->b : n->c);
     }
     case N_COMP:
@@ -2825,7 +2623,8 @@ static json_t *to_json(struct ev *e, const struct val *v)
     case V_INT:
         return json_integer(v->i);
     case V_UINT:
-        return v->u > (uint64_t)INT64_MAX ? json_real((double)v->u) : json_integer((json_int_t)v->u);
+        return v->u > (uint64_t)INT64_MAX ? json_real((double)v->u)
+                                          : json_integer((json_int_t)v->u);
     case V_DBL:
         return json_real(v->d);
     case V_STR:
@@ -2870,20 +2669,17 @@ static int run(const struct tn_cel_prog *prog, const struct tn_cel_env *env, str
     e->ar.limit = TN_CEL_MAX_EVAL_BYTES;
     e->max = env && env->max_steps ? env->max_steps : TN_CEL_DEFAULT_STEPS;
     e->self.k = V_NULL;
-    if (env && env->self)
-        e->self = from_json(e, env->self, env->schema);
+    if (env && env->self) e->self = from_json(e, env->self, env->schema);
     if (env && env->old_self && !e->fatal) {
         e->old = from_json(e, env->old_self, env->schema);
         e->have_old = 1;
     }
     struct val r = e->fatal ? fatal_err(e) : eval(e, prog->root);
     if (e->oom || e->fatal) {
-        if (e->oom)
-            return tn_err_set(err, TN_ETOOBIG, "%s (memory)", TN_CEL_COST_MSG);
+        if (e->oom) return tn_err_set(err, TN_ETOOBIG, "%s (memory)", TN_CEL_COST_MSG);
         return tn_err_set(err, TN_ETOOBIG, "%s", TN_CEL_COST_MSG);
     }
-    if (r.k == V_ERR)
-        return tn_err_set(err, TN_EINVAL, "%.*s", (int)r.s.n, r.s.p);
+    if (r.k == V_ERR) return tn_err_set(err, TN_EINVAL, "%.*s", (int)r.s.n, r.s.p);
     *out = r;
     return 0;
 }
@@ -2897,8 +2693,7 @@ int tn_cel_eval(const struct tn_cel_prog *prog, const struct tn_cel_env *env, js
     int rc = run(prog, env, &e, &r, err);
     if (rc == 0) {
         *out = to_json(&e, &r);
-        if (!*out)
-            rc = tn_err_set(err, TN_ENOMEM, "out of memory");
+        if (!*out) rc = tn_err_set(err, TN_ENOMEM, "out of memory");
     }
     ar_free(&e.ar);
     return rc;

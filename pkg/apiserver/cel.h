@@ -39,19 +39,20 @@ struct tn_cel_prog;
 
 /* Parses and checks a rule. On success *out is a new program (tn_cel_free). On a syntax error or
  * an undeclared identifier/function returns TN_EINVAL with err->msg like
- * "ERROR: <input>:1:5: Syntax error: mismatched input '<EOF>' expecting an expression" (line:column, 1-based). */
+ * "ERROR: <input>:1:5: Syntax error: mismatched input '<EOF>' expecting an expression"
+ * (line:column, 1-based). */
 int tn_cel_compile(const char *rule, struct tn_cel_prog **out, struct tn_err *err);
 void tn_cel_free(struct tn_cel_prog *prog);
 /* 1 when the rule references oldSelf (a transition rule), else 0. */
 int tn_cel_uses_old_self(const struct tn_cel_prog *prog);
 
 struct tn_cel_env {
-    const json_t *self;        /* borrowed; NULL binds self to null */
-    const json_t *schema;      /* borrowed structural schema of self, or NULL. It decides CEL
-                                  types: `type: number` ints become doubles, `format: date-time`
-                                  strings timestamps, `format: duration` strings durations */
-    const json_t *old_self;    /* borrowed; NULL when there is no old value (create) */
-    uint64_t max_steps;        /* 0 means TN_CEL_DEFAULT_STEPS */
+    const json_t *self;     /* borrowed; NULL binds self to null */
+    const json_t *schema;   /* borrowed structural schema of self, or NULL. It decides CEL
+                               types: `type: number` ints become doubles, `format: date-time`
+                               strings timestamps, `format: duration` strings durations */
+    const json_t *old_self; /* borrowed; NULL when there is no old value (create) */
+    uint64_t max_steps;     /* 0 means TN_CEL_DEFAULT_STEPS */
 };
 
 /* Evaluates prog. Returns 0 and *out (new reference: the result as JSON; durations as "3600s",

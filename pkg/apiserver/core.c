@@ -112,6 +112,7 @@ static int conflict(struct tn_reply *rep, const struct tn_rtype *t, const char *
 static int invalid(struct tn_reply *rep, const struct tn_rtype *t, const char *name)
 {
     set_details(rep, t, name);
+    snprintf(rep->kind, sizeof(rep->kind), "%s", t->kind); /* invalid names the kind */
     rep->code = 422;
     snprintf(rep->reason, sizeof(rep->reason), "Invalid");
     int n = snprintf(rep->msg, sizeof(rep->msg), "%s \"%s\" is invalid: ", t->kind,

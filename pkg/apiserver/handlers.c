@@ -82,6 +82,14 @@ static json_t *parse_body(struct tn_http_req *req, struct tn_reply *rep)
         tn_reply_err(rep, 400, "BadRequest", "the request body is empty");
         return NULL;
     }
+    if (ct && strstr(ct, "protobuf")) {
+        /* kubectl's imperative generators (create namespace/configmap/...) send protobuf */
+        tn_reply_err(rep, 415, "UnsupportedMediaType",
+                     "tandem-apiserver accepts JSON and YAML request bodies, not %s; use a "
+                     "manifest with kubectl apply -f or kubectl create -f",
+                     ct);
+        return NULL;
+    }
     if (ct && (strstr(ct, "yaml") != NULL))
         v = tn_yaml_load_one(body, len, NULL, &err);
     else

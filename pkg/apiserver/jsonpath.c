@@ -20,13 +20,13 @@ struct steps {
 
 struct step {
     enum step_type type;
-    char *name;           /* ST_FIELD, ST_RECURSIVE */
-    long idx;             /* ST_INDEX */
-    long start, end;      /* ST_SLICE */
+    char *name;      /* ST_FIELD, ST_RECURSIVE */
+    long idx;        /* ST_INDEX */
+    long start, end; /* ST_SLICE */
     int has_start, has_end;
-    struct steps left;    /* ST_FILTER: path from @ */
-    enum filter_op op;    /* ST_FILTER */
-    json_t *lit;          /* ST_FILTER literal, owned */
+    struct steps left; /* ST_FILTER: path from @ */
+    enum filter_op op; /* ST_FILTER */
+    json_t *lit;       /* ST_FILTER literal, owned */
 };
 
 struct tn_jsonpath {
@@ -46,8 +46,7 @@ static void steps_free(struct steps *s)
 
 void tn_jsonpath_free(struct tn_jsonpath *jp)
 {
-    if (!jp)
-        return;
+    if (!jp) return;
     steps_free(&jp->steps);
     free(jp);
 }
@@ -57,8 +56,7 @@ static struct step *steps_add(struct steps *s, enum step_type t)
     if (s->n == s->cap) {
         size_t nc = s->cap ? s->cap * 2 : 8;
         struct step *nv = realloc(s->v, nc * sizeof(*nv));
-        if (!nv)
-            return NULL;
+        if (!nv) return NULL;
         s->v = nv;
         s->cap = nc;
     }
@@ -76,14 +74,14 @@ struct parser {
     const char *expr; /* whole expression, for messages */
     const char *s;    /* text being parsed */
     size_t len, pos;
-    size_t base;      /* offset of s inside expr */
+    size_t base; /* offset of s inside expr */
     struct tn_err *err;
 };
 
 static int perr(struct parser *p, const char *what)
 {
-    return tn_err_set(p->err, TN_EINVAL, "invalid JSONPath \"%s\": %s at offset %zu", p->expr,
-                      what, p->base + p->pos);
+    return tn_err_set(p->err, TN_EINVAL, "invalid JSONPath \"%s\": %s at offset %zu", p->expr, what,
+                      p->base + p->pos);
 }
 
 static int nomem(struct parser *p)
@@ -117,8 +115,7 @@ static int parse_name(struct parser *p, char **out)
     size_t st = p->pos;
     while (p->pos < p->len && !is_term(peek(p)))
         p->pos++;
-    if (p->pos == st)
-        return perr(p, "expected a field name");
+    if (p->pos == st) return perr(p, "expected a field name");
     *out = strndup(p->s + st, p->pos - st);
     return *out ? 0 : nomem(p);
 }
@@ -131,8 +128,7 @@ static int parse_quoted(struct parser *p, char **out)
     tn_buf_init(&b, 0);
     tn_buf_puts(&b, "");
     while (p->pos < p->len && p->s[p->pos] != q) {
-        if (p->s[p->pos] == '\\' && p->pos + 1 < p->len)
-            p->pos++;
+        if (p->s[p->pos] == '\\' && p->pos + 1 < p->len) p->pos++;
         tn_buf_putc(&b, p->s[p->pos++]);
     }
     if (p->pos >= p->len) {
@@ -153,11 +149,9 @@ static int parse_long(struct parser *p, long *out)
 {
     const char *st = p->s + p->pos;
     char *end;
-    if (!(*st == '-' || *st == '+' || (*st >= '0' && *st <= '9')))
-        return -1;
+    if (!(*st == '-' || *st == '+' || (*st >= '0' && *st <= '9'))) return -1;
     long v = strtol(st, &end, 10);
-    if (end == st || (end == st + 1 && (*st == '-' || *st == '+')))
-        return -1;
+    if (end == st || (end == st + 1 && (*st == '-' || *st == '+'))) return -1;
     p->pos += (size_t)(end - st);
     *out = v;
     return 0;
@@ -178,22 +172,17 @@ static json_t *parse_literal(const char *s, size_t n)
         free(t);
         return v;
     }
-    if (n == 4 && strncmp(s, "true", 4) == 0)
-        return json_true();
-    if (n == 5 && strncmp(s, "false", 5) == 0)
-        return json_false();
+    if (n == 4 && strncmp(s, "true", 4) == 0) return json_true();
+    if (n == 5 && strncmp(s, "false", 5) == 0) return json_false();
     char buf[64];
-    if (n == 0 || n >= sizeof(buf))
-        return NULL;
+    if (n == 0 || n >= sizeof(buf)) return NULL;
     memcpy(buf, s, n);
     buf[n] = 0;
     char *end;
     long long iv = strtoll(buf, &end, 10);
-    if (*end == 0)
-        return json_integer(iv);
+    if (*end == 0) return json_integer(iv);
     double dv = strtod(buf, &end);
-    if (*end == 0)
-        return json_real(dv);
+    if (*end == 0) return json_real(dv);
     return NULL;
 }
 
@@ -218,8 +207,7 @@ static int parse_filter(struct parser *p, struct step *st)
         }
         p->pos++;
     }
-    if (p->pos >= p->len)
-        return perr(p, "unterminated filter");
+    if (p->pos >= p->len) return perr(p, "unterminated filter");
     size_t end = p->pos; /* at ')' */
     /* find the comparison operator outside quotes */
     size_t opat = 0, oplen = 0;
@@ -276,15 +264,12 @@ static int parse_filter(struct parser *p, struct step *st)
     lp.base = p->base + start;
     lp.pos = 0;
     skip_ws(&lp);
-    if (peek(&lp) != '@')
-        return perr(&lp, "filter must start with @");
+    if (peek(&lp) != '@') return perr(&lp, "filter must start with @");
     lp.pos++;
     int rc = parse_steps(&lp, &st->left, 1);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     skip_ws(&lp);
-    if (lp.pos != lp.len)
-        return perr(&lp, "unexpected text in filter");
+    if (lp.pos != lp.len) return perr(&lp, "unexpected text in filter");
     p->pos = end + 1;
     return 0;
 }
@@ -298,22 +283,16 @@ static int parse_bracket(struct parser *p, struct steps *out)
     int c = peek(p);
     if (c == '*') {
         p->pos++;
-        if (!(st = steps_add(out, ST_WILDCARD)))
-            return nomem(p);
+        if (!(st = steps_add(out, ST_WILDCARD))) return nomem(p);
     } else if (c == '\'' || c == '"') {
-        if (!(st = steps_add(out, ST_FIELD)))
-            return nomem(p);
-        if ((rc = parse_quoted(p, &st->name)))
-            return rc;
+        if (!(st = steps_add(out, ST_FIELD))) return nomem(p);
+        if ((rc = parse_quoted(p, &st->name))) return rc;
     } else if (c == '?') {
         p->pos++;
-        if (peek(p) != '(')
-            return perr(p, "expected '(' after '?'");
+        if (peek(p) != '(') return perr(p, "expected '(' after '?'");
         p->pos++;
-        if (!(st = steps_add(out, ST_FILTER)))
-            return nomem(p);
-        if ((rc = parse_filter(p, st)))
-            return rc;
+        if (!(st = steps_add(out, ST_FILTER))) return nomem(p);
+        if ((rc = parse_filter(p, st))) return rc;
     } else {
         long a = 0, b = 0;
         int has_a = parse_long(p, &a) == 0;
@@ -322,23 +301,20 @@ static int parse_bracket(struct parser *p, struct steps *out)
             p->pos++;
             skip_ws(p);
             int has_b = parse_long(p, &b) == 0;
-            if (!(st = steps_add(out, ST_SLICE)))
-                return nomem(p);
+            if (!(st = steps_add(out, ST_SLICE))) return nomem(p);
             st->start = a;
             st->end = b;
             st->has_start = has_a;
             st->has_end = has_b;
         } else if (has_a) {
-            if (!(st = steps_add(out, ST_INDEX)))
-                return nomem(p);
+            if (!(st = steps_add(out, ST_INDEX))) return nomem(p);
             st->idx = a;
         } else {
             return perr(p, c ? "unexpected character in '[...]'" : "unterminated '['");
         }
     }
     skip_ws(p);
-    if (peek(p) != ']')
-        return perr(p, peek(p) ? "expected ']'" : "unterminated '['");
+    if (peek(p) != ']') return perr(p, peek(p) ? "expected ']'" : "unterminated '['");
     p->pos++;
     return 0;
 }
@@ -353,25 +329,19 @@ static int parse_steps(struct parser *p, struct steps *out, int in_filter)
             p->pos++;
             if (peek(p) == '.') {
                 p->pos++;
-                if (!(st = steps_add(out, ST_RECURSIVE)))
-                    return nomem(p);
-                if ((rc = parse_name(p, &st->name)))
-                    return rc;
+                if (!(st = steps_add(out, ST_RECURSIVE))) return nomem(p);
+                if ((rc = parse_name(p, &st->name))) return rc;
             } else if (peek(p) == '*') {
                 p->pos++;
-                if (!steps_add(out, ST_WILDCARD))
-                    return nomem(p);
+                if (!steps_add(out, ST_WILDCARD)) return nomem(p);
             } else if (peek(p) == '[' || (p->pos == p->len && out->n == 0 && !in_filter)) {
                 continue; /* ".[0]" and the bare "." (the whole object) */
             } else {
-                if (!(st = steps_add(out, ST_FIELD)))
-                    return nomem(p);
-                if ((rc = parse_name(p, &st->name)))
-                    return rc;
+                if (!(st = steps_add(out, ST_FIELD))) return nomem(p);
+                if ((rc = parse_name(p, &st->name))) return rc;
             }
         } else if (c == '[') {
-            if ((rc = parse_bracket(p, out)))
-                return rc;
+            if ((rc = parse_bracket(p, out))) return rc;
         } else if (in_filter && is_space(c)) {
             return 0;
         } else {
@@ -411,14 +381,10 @@ int tn_jsonpath_compile(const char *expr, struct tn_jsonpath **out, struct tn_er
     p.s = p.expr + b;
     p.base = b;
     p.len = e - b;
-    if (p.len && p.s[0] == '$')
-        p.pos++;
-    if (p.len == 0)
-        return perr(&p, "empty expression");
-    if (p.pos < p.len && peek(&p) != '.' && peek(&p) != '[')
-        return perr(&p, "expected '.' or '['");
-    if (!(jp = calloc(1, sizeof(*jp))))
-        return nomem(&p);
+    if (p.len && p.s[0] == '$') p.pos++;
+    if (p.len == 0) return perr(&p, "empty expression");
+    if (p.pos < p.len && peek(&p) != '.' && peek(&p) != '[') return perr(&p, "expected '.' or '['");
+    if (!(jp = calloc(1, sizeof(*jp)))) return nomem(&p);
     int rc = parse_steps(&p, &jp->steps, 0);
     if (rc) {
         tn_jsonpath_free(jp);
@@ -431,13 +397,17 @@ int tn_jsonpath_compile(const char *expr, struct tn_jsonpath **out, struct tn_er
 int tn_jsonpath_check_column(const char *path, struct tn_err *err)
 {
     struct tn_jsonpath *jp;
-    if (!path || !*path)
-        return tn_err_set(err, TN_EINVAL, "must not be empty");
+    if (!path || !*path) return tn_err_set(err, TN_EINVAL, "must not be empty");
     if (path[0] != '.')
         return tn_err_set(err, TN_EINVAL, "must be a simple json path starting with .");
     int rc = tn_jsonpath_compile(path, &jp, err);
     tn_jsonpath_free(jp);
     return rc;
+}
+
+int tn_jsonpath_check(const char *expr, struct tn_err *err)
+{
+    return tn_jsonpath_check_column(expr, err);
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -457,20 +427,17 @@ static int recurse(json_t *out, json_t *v, const char *name)
         json_t *hit = json_object_get(v, name);
         const char *k;
         json_t *x;
-        if (hit && push(out, hit))
-            return -1;
+        if (hit && push(out, hit)) return -1;
         json_object_foreach(v, k, x)
         {
-            if (recurse(out, x, name))
-                return -1;
+            if (recurse(out, x, name)) return -1;
         }
     } else if (json_is_array(v)) {
         size_t i;
         json_t *x;
         json_array_foreach(v, i, x)
         {
-            if (recurse(out, x, name))
-                return -1;
+            if (recurse(out, x, name)) return -1;
         }
     }
     return 0;
@@ -486,19 +453,25 @@ static int compare(const json_t *v, enum filter_op op, const json_t *lit)
         c = strcmp(json_string_value(v), json_string_value(lit));
     } else if (json_is_boolean(v) && json_is_boolean(lit)) {
         c = json_is_true(v) != json_is_true(lit);
-        if (op != OP_EQ && op != OP_NE)
-            return 0;
+        if (op != OP_EQ && op != OP_NE) return 0;
     } else {
         return op == OP_NE;
     }
     switch (op) {
-    case OP_EQ: return c == 0;
-    case OP_NE: return c != 0;
-    case OP_LT: return c < 0;
-    case OP_LE: return c <= 0;
-    case OP_GT: return c > 0;
-    case OP_GE: return c >= 0;
-    default: return 0;
+    case OP_EQ:
+        return c == 0;
+    case OP_NE:
+        return c != 0;
+    case OP_LT:
+        return c < 0;
+    case OP_LE:
+        return c <= 0;
+    case OP_GT:
+        return c > 0;
+    case OP_GE:
+        return c >= 0;
+    default:
+        return 0;
     }
 }
 
@@ -510,8 +483,7 @@ static int filter_keep(const struct step *st, json_t *e)
         return -1;
     }
     json_t *res = eval_steps(&st->left, one);
-    if (!res)
-        return -1;
+    if (!res) return -1;
     int keep;
     if (st->op == OP_EXISTS)
         keep = json_array_size(res) > 0;
@@ -536,41 +508,31 @@ static int apply_step(const struct step *st, json_t *node, json_t *next)
         if (json_is_array(node)) {
             json_array_foreach(node, i, x)
             {
-                if (push(next, x))
-                    return -1;
+                if (push(next, x)) return -1;
             }
         } else if (json_is_object(node)) {
             json_object_foreach(node, k, x)
             {
-                if (push(next, x))
-                    return -1;
+                if (push(next, x)) return -1;
             }
         }
         return 0;
     case ST_INDEX: {
-        if (!json_is_array(node))
-            return 0;
+        if (!json_is_array(node)) return 0;
         long len = (long)json_array_size(node), idx = st->idx;
-        if (idx < 0)
-            idx += len;
+        if (idx < 0) idx += len;
         return idx >= 0 && idx < len ? push(next, json_array_get(node, (size_t)idx)) : 0;
     }
     case ST_SLICE: {
-        if (!json_is_array(node))
-            return 0;
+        if (!json_is_array(node)) return 0;
         long len = (long)json_array_size(node);
         long a = st->has_start ? st->start : 0, b = st->has_end ? st->end : len;
-        if (a < 0)
-            a += len;
-        if (b < 0)
-            b += len;
-        if (a < 0)
-            a = 0;
-        if (b > len)
-            b = len;
+        if (a < 0) a += len;
+        if (b < 0) b += len;
+        if (a < 0) a = 0;
+        if (b > len) b = len;
         for (long j = a; j < b; j++)
-            if (push(next, json_array_get(node, (size_t)j)))
-                return -1;
+            if (push(next, json_array_get(node, (size_t)j))) return -1;
         return 0;
     }
     case ST_FILTER:
@@ -578,8 +540,7 @@ static int apply_step(const struct step *st, json_t *node, json_t *next)
         for (i = 0; json_is_array(node) && i < n; i++) {
             x = json_array_get(node, i);
             int keep = filter_keep(st, x);
-            if (keep < 0 || (keep && push(next, x)))
-                return -1;
+            if (keep < 0 || (keep && push(next, x))) return -1;
         }
         return 0;
     }
@@ -614,8 +575,7 @@ static json_t *eval_steps(const struct steps *steps, json_t *cur)
 json_t *tn_jsonpath_eval(const struct tn_jsonpath *jp, const json_t *root)
 {
     json_t *cur = json_array();
-    if (!cur)
-        return NULL;
+    if (!cur) return NULL;
     if (root && json_array_append(cur, (json_t *)root)) {
         json_decref(cur);
         return NULL;
@@ -626,13 +586,19 @@ json_t *tn_jsonpath_eval(const struct tn_jsonpath *jp, const json_t *root)
 json_t *tn_jsonpath_query(const char *expr, const json_t *root, struct tn_err *err)
 {
     struct tn_jsonpath *jp;
-    if (tn_jsonpath_compile(expr, &jp, err))
-        return NULL;
+    if (tn_jsonpath_compile(expr, &jp, err)) return NULL;
     json_t *r = tn_jsonpath_eval(jp, root);
     tn_jsonpath_free(jp);
-    if (!r)
-        tn_err_set(err, TN_ENOMEM, "out of memory evaluating JSONPath");
+    if (!r) tn_err_set(err, TN_ENOMEM, "out of memory evaluating JSONPath");
     return r;
+}
+
+json_t *tn_jsonpath_first(const char *expr, const json_t *obj)
+{
+    json_t *res = tn_jsonpath_query(expr, obj, NULL);
+    json_t *v = json_incref(json_array_get(res, 0));
+    json_decref(res);
+    return v;
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -642,27 +608,23 @@ json_t *tn_jsonpath_query(const char *expr, const json_t *root, struct tn_err *e
 char *tn_jsonpath_text(const json_t *v)
 {
     char tmp[64];
-    if (json_is_string(v))
-        return strdup(json_string_value(v));
+    if (json_is_string(v)) return strdup(json_string_value(v));
     if (json_is_real(v)) {
         double d = json_real_value(v);
         for (int prec = 15; prec <= 17; prec++) {
             snprintf(tmp, sizeof(tmp), "%.*g", prec, d);
-            if (strtod(tmp, NULL) == d)
-                break;
+            if (strtod(tmp, NULL) == d) break;
         }
         return strdup(tmp);
     }
-    if (!v)
-        return strdup("null");
+    if (!v) return strdup("null");
     return json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
 }
 
 json_t *tn_jsonpath_cell(const json_t *results, const char *type, time_t now)
 {
     const json_t *v = json_array_get(results, 0);
-    if (!v || json_is_null(v))
-        return json_null();
+    if (!v || json_is_null(v)) return json_null();
     if (!type || strcmp(type, "string") == 0) {
         char *s = tn_jsonpath_text(v);
         json_t *r = s ? json_string(s) : NULL;
@@ -670,10 +632,8 @@ json_t *tn_jsonpath_cell(const json_t *results, const char *type, time_t now)
         return r;
     }
     if (strcmp(type, "integer") == 0) {
-        if (json_is_integer(v))
-            return json_integer(json_integer_value(v));
-        if (json_is_real(v))
-            return json_integer((json_int_t)json_real_value(v));
+        if (json_is_integer(v)) return json_integer(json_integer_value(v));
+        if (json_is_real(v)) return json_integer((json_int_t)json_real_value(v));
         return json_null();
     }
     if (strcmp(type, "number") == 0)
@@ -683,13 +643,10 @@ json_t *tn_jsonpath_cell(const json_t *results, const char *type, time_t now)
     if (strcmp(type, "date") == 0) {
         time_t t;
         char age[32];
-        if (!json_is_string(v))
-            return json_null();
-        if (tn_time_parse_rfc3339(json_string_value(v), &t))
-            return json_string("<invalid>");
+        if (!json_is_string(v)) return json_null();
+        if (tn_time_parse_rfc3339(json_string_value(v), &t)) return json_string("<invalid>");
         long long secs = (long long)(now - t);
-        if (secs < -1)
-            return json_string("<invalid>");
+        if (secs < -1) return json_string("<invalid>");
         tn_time_human_age(secs < 0 ? 0 : secs, age, sizeof(age));
         return json_string(age);
     }

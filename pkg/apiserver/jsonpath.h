@@ -17,7 +17,7 @@
 struct tn_jsonpath;
 
 /* Compiles expr. TN_EINVAL with a message naming the expression and the offset, e.g.
- * "invalid JSONPath \".spec[\": unterminated '[' at offset 5". *out is new. */
+ * "invalid JSONPath \".spec[\": unterminated '[' at offset 6". *out is new. */
 int tn_jsonpath_compile(const char *expr, struct tn_jsonpath **out, struct tn_err *err);
 void tn_jsonpath_free(struct tn_jsonpath *jp);
 
@@ -30,6 +30,13 @@ json_t *tn_jsonpath_query(const char *expr, const json_t *root, struct tn_err *e
 /* The column check apiextensions applies to additionalPrinterColumns[].jsonPath: non-empty,
  * starts with '.', and compiles. TN_EINVAL "must be a simple json path starting with ." etc. */
 int tn_jsonpath_check_column(const char *path, struct tn_err *err);
+
+/* Same check under the name registry.c uses for CRD column validation. */
+int tn_jsonpath_check(const char *expr, struct tn_err *err);
+
+/* New reference to the first result of expr on obj (borrowed), or NULL when there is none or
+ * the expression does not compile. Compiles on every call: for hot loops compile once. */
+json_t *tn_jsonpath_first(const char *expr, const json_t *obj);
 
 /* A table cell as the apiserver computes it from results (the array from tn_jsonpath_eval;
  * only the first result counts) for a column type: "string" (or NULL): strings as is,

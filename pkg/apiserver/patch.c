@@ -26,34 +26,26 @@ static int num_eq(const json_t *a, const json_t *b)
 
 int tn_patch_json_equal(const json_t *a, const json_t *b)
 {
-    if (a == b)
-        return 1;
-    if (!a || !b)
-        return 0;
-    if (json_is_number(a) && json_is_number(b))
-        return num_eq(a, b);
-    if (json_typeof(a) != json_typeof(b))
-        return 0;
+    if (a == b) return 1;
+    if (!a || !b) return 0;
+    if (json_is_number(a) && json_is_number(b)) return num_eq(a, b);
+    if (json_typeof(a) != json_typeof(b)) return 0;
     switch (json_typeof(a)) {
     case JSON_OBJECT: {
-        if (json_object_size(a) != json_object_size(b))
-            return 0;
+        if (json_object_size(a) != json_object_size(b)) return 0;
         const char *k;
         json_t *v;
         json_object_foreach((json_t *)a, k, v)
         {
-            if (!tn_patch_json_equal(v, json_object_get(b, k)))
-                return 0;
+            if (!tn_patch_json_equal(v, json_object_get(b, k))) return 0;
         }
         return 1;
     }
     case JSON_ARRAY: {
         size_t n = json_array_size(a);
-        if (n != json_array_size(b))
-            return 0;
+        if (n != json_array_size(b)) return 0;
         for (size_t i = 0; i < n; i++)
-            if (!tn_patch_json_equal(json_array_get(a, i), json_array_get(b, i)))
-                return 0;
+            if (!tn_patch_json_equal(json_array_get(a, i), json_array_get(b, i))) return 0;
         return 1;
     }
     case JSON_STRING:
@@ -74,8 +66,7 @@ static const char *dump_short(const json_t *v, char *out, size_t n)
 {
     char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_SORT_KEYS);
     snprintf(out, n, "%s", s ? s : "?");
-    if (s && strlen(s) >= n && n > 4)
-        memcpy(out + n - 4, "...", 4);
+    if (s && strlen(s) >= n && n > 4) memcpy(out + n - 4, "...", 4);
     free(s);
     return out;
 }
@@ -107,8 +98,7 @@ int tn_patch_type_parse(const char *ct, struct tn_err *err)
     }
     mt[n] = 0;
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
-        if (strcmp(mt, types[i].name) == 0)
-            return types[i].type;
+        if (strcmp(mt, types[i].name) == 0) return types[i].type;
     return tn_err_set(err, TN_EUNSUPPORTED,
                       "the body of the request was in an unknown format - accepted media types "
                       "include: application/json-patch+json, application/merge-patch+json, "
@@ -129,8 +119,7 @@ static json_t *merge_into(json_t *target, const json_t *patch)
     if (!json_is_object(target)) {
         json_decref(target);
         target = json_object();
-        if (!target)
-            return NULL;
+        if (!target) return NULL;
     }
     const char *k;
     json_t *v;
@@ -154,33 +143,27 @@ json_t *tn_patch_merge(const json_t *original, const json_t *patch, struct tn_er
 {
     json_t *target = json_is_object(patch) ? json_deep_copy(original) : NULL;
     json_t *r = merge_into(target, patch);
-    if (!r)
-        oom(err);
+    if (!r) oom(err);
     return r;
 }
 
 static json_t *diff_merge(const json_t *a, const json_t *b)
 {
-    if (!json_is_object(a) || !json_is_object(b))
-        return json_deep_copy(b);
+    if (!json_is_object(a) || !json_is_object(b)) return json_deep_copy(b);
     json_t *p = json_object();
     const char *k;
     json_t *v;
-    if (!p)
-        return NULL;
+    if (!p) return NULL;
     json_object_foreach((json_t *)a, k, v)
     {
-        if (!json_object_get(b, k) && json_object_set_new(p, k, json_null()))
-            goto fail;
+        if (!json_object_get(b, k) && json_object_set_new(p, k, json_null())) goto fail;
     }
     json_object_foreach((json_t *)b, k, v)
     {
         json_t *av = json_object_get(a, k);
-        if (av && tn_patch_json_equal(av, v))
-            continue;
+        if (av && tn_patch_json_equal(av, v)) continue;
         json_t *d = av ? diff_merge(av, v) : json_deep_copy(v);
-        if (!d || json_object_set_new(p, k, d))
-            goto fail;
+        if (!d || json_object_set_new(p, k, d)) goto fail;
     }
     return p;
 fail:
@@ -188,12 +171,10 @@ fail:
     return NULL;
 }
 
-json_t *tn_patch_create_merge(const json_t *original, const json_t *modified,
-                              struct tn_err *err)
+json_t *tn_patch_create_merge(const json_t *original, const json_t *modified, struct tn_err *err)
 {
     json_t *r = diff_merge(original, modified);
-    if (!r)
-        oom(err);
+    if (!r) oom(err);
     return r;
 }
 
@@ -220,8 +201,7 @@ static int ptr_parse(const char *s, struct ptr *p, char *why, size_t whyn)
 {
     p->tok = NULL;
     p->n = 0;
-    if (!*s)
-        return 0;
+    if (!*s) return 0;
     if (*s != '/') {
         snprintf(why, whyn, "JSON pointer must be empty or start with '/'");
         return TN_EINVAL;
@@ -230,8 +210,7 @@ static int ptr_parse(const char *s, struct ptr *p, char *why, size_t whyn)
     for (const char *q = s; *q; q++)
         cap += *q == '/';
     p->tok = calloc(cap, sizeof(char *));
-    if (!p->tok)
-        return TN_ENOMEM;
+    if (!p->tok) return TN_ENOMEM;
     const char *q = s + 1;
     for (;;) {
         const char *end = strchr(q, '/');
@@ -251,14 +230,14 @@ static int ptr_parse(const char *s, struct ptr *p, char *why, size_t whyn)
             } else {
                 free(t);
                 ptr_free(p);
-                snprintf(why, whyn, "invalid escape in JSON pointer: '~' must be followed by 0 or 1");
+                snprintf(why, whyn,
+                         "invalid escape in JSON pointer: '~' must be followed by 0 or 1");
                 return TN_EINVAL;
             }
         }
         t[o] = 0;
         p->tok[p->n++] = t;
-        if (!end)
-            break;
+        if (!end) break;
         q = end + 1;
     }
     return 0;
@@ -277,8 +256,7 @@ static int arr_index(const char *tok, size_t size, int add, size_t *idx, char *w
         return TN_EINVAL;
     }
     size_t len = strlen(tok);
-    if (len == 0 || len > 18 || (len > 1 && tok[0] == '0') ||
-        strspn(tok, "0123456789") != len) {
+    if (len == 0 || len > 18 || (len > 1 && tok[0] == '0') || strspn(tok, "0123456789") != len) {
         snprintf(why, whyn, "invalid array index \"%s\"", tok);
         return TN_EINVAL;
     }
@@ -300,8 +278,7 @@ static json_t *ptr_get(json_t *doc, const struct ptr *p, size_t n, char *why, si
             cur = json_object_get(cur, p->tok[i]);
         } else if (json_is_array(cur)) {
             size_t idx;
-            if (arr_index(p->tok[i], json_array_size(cur), 0, &idx, why, whyn))
-                return NULL;
+            if (arr_index(p->tok[i], json_array_size(cur), 0, &idx, why, whyn)) return NULL;
             cur = json_array_get(cur, idx);
         } else {
             cur = NULL;
@@ -354,16 +331,13 @@ static int jp_remove(json_t *doc, const struct ptr *p, json_t **removed, char *w
     json_t *parent = ptr_get(doc, p, p->n - 1, why, whyn);
     const char *last = p->tok[p->n - 1];
     json_t *v = NULL;
-    if (!parent)
-        return TN_EINVAL;
+    if (!parent) return TN_EINVAL;
     if (json_is_object(parent)) {
         v = json_incref(json_object_get(parent, last));
-        if (v)
-            json_object_del(parent, last);
+        if (v) json_object_del(parent, last);
     } else if (json_is_array(parent)) {
         size_t idx;
-        if (arr_index(last, json_array_size(parent), 0, &idx, why, whyn))
-            return TN_EINVAL;
+        if (arr_index(last, json_array_size(parent), 0, &idx, why, whyn)) return TN_EINVAL;
         v = json_incref(json_array_get(parent, idx));
         json_array_remove(parent, idx);
     }
@@ -413,21 +387,17 @@ static int jp_replace(json_t **doc, const struct ptr *p, json_t *value, char *wh
 
 static int is_prefix(const struct ptr *a, const struct ptr *b)
 {
-    if (a->n >= b->n)
-        return 0;
+    if (a->n >= b->n) return 0;
     for (size_t i = 0; i < a->n; i++)
-        if (strcmp(a->tok[i], b->tok[i]))
-            return 0;
+        if (strcmp(a->tok[i], b->tok[i])) return 0;
     return 1;
 }
 
 static int same_ptr(const struct ptr *a, const struct ptr *b)
 {
-    if (a->n != b->n)
-        return 0;
+    if (a->n != b->n) return 0;
     for (size_t i = 0; i < a->n; i++)
-        if (strcmp(a->tok[i], b->tok[i]))
-            return 0;
+        if (strcmp(a->tok[i], b->tok[i])) return 0;
     return 1;
 }
 
@@ -438,18 +408,15 @@ static int jp_op(json_t **doc, const char *op, const json_t *o, const struct ptr
     json_t *value = json_object_get(o, "value");
     if (strcmp(op, "add") == 0 || strcmp(op, "replace") == 0) {
         json_t *copy = json_deep_copy(value);
-        if (!copy)
-            return TN_ENOMEM;
+        if (!copy) return TN_ENOMEM;
         return op[0] == 'a' ? jp_add(doc, path, copy, why, whyn)
                             : jp_replace(doc, path, copy, why, whyn);
     }
-    if (strcmp(op, "remove") == 0)
-        return jp_remove(*doc, path, NULL, why, whyn);
+    if (strcmp(op, "remove") == 0) return jp_remove(*doc, path, NULL, why, whyn);
     if (strcmp(op, "test") == 0) {
         json_t *cur = ptr_get(*doc, path, path->n, why, whyn);
         char a[160], b[160];
-        if (!cur)
-            return TN_EINVAL;
+        if (!cur) return TN_EINVAL;
         if (!tn_patch_json_equal(cur, value)) {
             snprintf(why, whyn, "test failed: value is %s, expected %s",
                      dump_short(cur, a, sizeof(a)), dump_short(value, b, sizeof(b)));
@@ -469,16 +436,14 @@ static int jp_op(json_t **doc, const char *op, const json_t *o, const struct ptr
         json_t *copy = json_deep_copy(src);
         return copy ? jp_add(doc, path, copy, why, whyn) : TN_ENOMEM;
     }
-    if (same_ptr(from, path))
-        return 0;
+    if (same_ptr(from, path)) return 0;
     if (is_prefix(from, path)) {
         snprintf(why, whyn, "cannot move a value into one of its children");
         return TN_EINVAL;
     }
     json_t *moved;
     int rc = from->n ? jp_remove(*doc, from, &moved, why, whyn) : TN_EINVAL;
-    if (rc)
-        return rc;
+    if (rc) return rc;
     return jp_add(doc, path, moved, why, whyn);
 }
 
@@ -490,8 +455,7 @@ json_t *tn_patch_json(const json_t *original, const json_t *patch, struct tn_err
     }
     size_t nops = json_array_size(patch);
     if (nops > TN_PATCH_MAX_JSON_OPS) {
-        tn_err_set(err, TN_ETOOBIG,
-                   "the allowed maximum operations in a JSON patch is %d, got %zu",
+        tn_err_set(err, TN_ETOOBIG, "the allowed maximum operations in a JSON patch is %d, got %zu",
                    TN_PATCH_MAX_JSON_OPS, nops);
         return NULL;
     }
@@ -527,20 +491,22 @@ json_t *tn_patch_json(const json_t *original, const json_t *patch, struct tn_err
             goto fail;
         }
         if (needs_value && !json_object_get(o, "value")) {
-            tn_err_set(err, TN_EINVAL, "json patch operation %zu (%s) on path \"%s\": missing "
-                       "\"value\"", i, op, ps);
+            tn_err_set(err, TN_EINVAL,
+                       "json patch operation %zu (%s) on path \"%s\": missing "
+                       "\"value\"",
+                       i, op, ps);
             goto fail;
         }
         if (needs_from && !fs) {
-            tn_err_set(err, TN_EINVAL, "json patch operation %zu (%s) on path \"%s\": missing "
-                       "\"from\"", i, op, ps);
+            tn_err_set(err, TN_EINVAL,
+                       "json patch operation %zu (%s) on path \"%s\": missing "
+                       "\"from\"",
+                       i, op, ps);
             goto fail;
         }
         rc = ptr_parse(ps, &path, why, sizeof(why));
-        if (rc == 0 && needs_from)
-            rc = ptr_parse(fs, &from, why, sizeof(why));
-        if (rc == 0)
-            rc = jp_op(&doc, op, o, &path, &from, why, sizeof(why));
+        if (rc == 0 && needs_from) rc = ptr_parse(fs, &from, why, sizeof(why));
+        if (rc == 0) rc = jp_op(&doc, op, o, &path, &from, why, sizeof(why));
         ptr_free(&path);
         ptr_free(&from);
         if (rc == TN_ENOMEM) {
@@ -550,16 +516,15 @@ json_t *tn_patch_json(const json_t *original, const json_t *patch, struct tn_err
         if (rc) {
             if (needs_from)
                 tn_err_set(err, TN_EINVAL,
-                           "json patch operation %zu (%s) from \"%s\" to \"%s\": %s", i, op, fs,
-                           ps, why);
+                           "json patch operation %zu (%s) from \"%s\" to \"%s\": %s", i, op, fs, ps,
+                           why);
             else
                 tn_err_set(err, TN_EINVAL, "json patch operation %zu (%s) on path \"%s\": %s", i,
                            op, ps, why);
             goto fail;
         }
     }
-    if (!doc)
-        oom(err);
+    if (!doc) oom(err);
     return doc;
 fail:
     json_decref(doc);
@@ -728,8 +693,7 @@ static const struct {
 
 static const struct smp_field *smp_kind(const char *api_version, const char *kind)
 {
-    if (!api_version || !kind)
-        return NULL;
+    if (!api_version || !kind) return NULL;
     const char *slash = strchr(api_version, '/');
     size_t glen = slash ? (size_t)(slash - api_version) : 0;
     for (size_t i = 0; i < sizeof(smp_kinds) / sizeof(smp_kinds[0]); i++) {
@@ -748,8 +712,7 @@ int tn_patch_strategic_supported(const char *api_version, const char *kind)
 static const struct smp_field *smp_lookup(const struct smp_field *type, const char *name)
 {
     for (; type && type->name; type++)
-        if (strcmp(type->name, name) == 0)
-            return type;
+        if (strcmp(type->name, name) == 0) return type;
     return NULL;
 }
 
@@ -805,8 +768,7 @@ static void no_merge_key(struct smp *c, const json_t *m, const char *key)
 /* Go's == on decoded JSON scalars. */
 static int scalar_eq(const json_t *a, const json_t *b)
 {
-    if (!a || !b || json_is_object(a) || json_is_array(a) || json_is_object(b) ||
-        json_is_array(b))
+    if (!a || !b || json_is_object(a) || json_is_array(a) || json_is_object(b) || json_is_array(b))
         return 0;
     return tn_patch_json_equal(a, b);
 }
@@ -820,8 +782,7 @@ static json_t *strip_nulls(const json_t *v)
         json_t *x;
         json_object_foreach((json_t *)v, k, x)
         {
-            if (json_is_null(x))
-                continue;
+            if (json_is_null(x)) continue;
             if (!o || json_object_set_new(o, k, strip_nulls(x))) {
                 json_decref(o);
                 return NULL;
@@ -869,14 +830,20 @@ enum elem_kind { K_NONE, K_OBJECT, K_ARRAY, K_STRING, K_NUMBER, K_BOOL, K_NULL }
 static enum elem_kind kind_of(const json_t *v)
 {
     switch (json_typeof(v)) {
-    case JSON_OBJECT: return K_OBJECT;
-    case JSON_ARRAY: return K_ARRAY;
-    case JSON_STRING: return K_STRING;
+    case JSON_OBJECT:
+        return K_OBJECT;
+    case JSON_ARRAY:
+        return K_ARRAY;
+    case JSON_STRING:
+        return K_STRING;
     case JSON_INTEGER:
-    case JSON_REAL: return K_NUMBER;
+    case JSON_REAL:
+        return K_NUMBER;
     case JSON_TRUE:
-    case JSON_FALSE: return K_BOOL;
-    default: return K_NULL;
+    case JSON_FALSE:
+        return K_BOOL;
+    default:
+        return K_NULL;
     }
 }
 
@@ -911,8 +878,7 @@ static long list_index(const json_t *list, const json_t *item, const char *key)
     size_t i;
     json_t *v;
     const json_t *want = key ? json_object_get(item, key) : item;
-    if (!list || !want)
-        return -1;
+    if (!list || !want) return -1;
     json_array_foreach(list, i, v)
     {
         const json_t *have = key ? json_object_get(v, key) : v;
@@ -928,8 +894,7 @@ static long list_index(const json_t *list, const json_t *item, const char *key)
 static int sort_by_order(json_t *arr, const json_t *order, const char *key)
 {
     size_t n = json_array_size(arr);
-    if (n < 2)
-        return 0;
+    if (n < 2) return 0;
     long *rank = malloc(n * sizeof(long));
     json_t **items = malloc(n * sizeof(json_t *));
     int rc = 0;
@@ -965,8 +930,7 @@ static json_t *order_merge(json_t *patch_items, json_t *server_only, const json_
                            const json_t *server_order, const char *key)
 {
     json_t *out = json_array();
-    if (!out)
-        goto done;
+    if (!out) goto done;
     if (sort_by_order(patch_items, patch_order, key) ||
         sort_by_order(server_only, server_order, key)) {
         json_decref(out);
@@ -1006,14 +970,12 @@ static int partition(const json_t *merged, const json_t *by, const char *key, js
 {
     *in = json_array();
     *rest = json_array();
-    if (!*in || !*rest)
-        return TN_ENOMEM;
+    if (!*in || !*rest) return TN_ENOMEM;
     size_t i;
     json_t *v;
     json_array_foreach(merged, i, v)
     {
-        if (json_array_append(list_index(by, v, key) >= 0 ? *in : *rest, v))
-            return TN_ENOMEM;
+        if (json_array_append(list_index(by, v, key) >= 0 ? *in : *rest, v)) return TN_ENOMEM;
     }
     return 0;
 }
@@ -1029,8 +991,7 @@ static json_t *finish_order(struct smp *c, const json_t *merged, const json_t *b
         return NULL;
     }
     json_t *r = order_merge(in, rest, by, server_order, key);
-    if (!r)
-        smp_fail(c, TN_ENOMEM, "out of memory");
+    if (!r) smp_fail(c, TN_ENOMEM, "out of memory");
     return r;
 }
 
@@ -1045,29 +1006,24 @@ static json_t *smp_list(struct smp *c, const json_t *orig, const json_t *patch,
                         const struct smp_field *f)
 {
     json_t *empty = NULL, *work = NULL, *plist = NULL, *r = NULL;
-    if (!orig)
-        orig = empty = json_array();
-    if (!orig)
-        goto oom;
+    if (!orig) orig = empty = json_array();
+    if (!orig) goto oom;
     if (json_array_size(orig) == 0 && json_array_size(patch) == 0) {
         r = json_array();
         goto out;
     }
     enum elem_kind k = list_kind(c, orig, patch);
-    if (k == K_NONE)
-        goto out;
+    if (k == K_NONE) goto out;
     size_t i;
     json_t *v;
     if (k != K_OBJECT) {
         work = json_array();
-        if (!work)
-            goto oom;
+        if (!work) goto oom;
         const json_t *both[2] = {orig, patch};
         for (int l = 0; l < 2; l++) {
             json_array_foreach(both[l], i, v)
             {
-                if (list_index(work, v, NULL) < 0 && json_array_append(work, v))
-                    goto oom;
+                if (list_index(work, v, NULL) < 0 && json_array_append(work, v)) goto oom;
             }
         }
         r = finish_order(c, work, patch, orig, NULL);
@@ -1079,15 +1035,13 @@ static json_t *smp_list(struct smp *c, const json_t *orig, const json_t *patch,
     }
     work = json_array();
     plist = json_array();
-    if (!work || !plist || json_array_extend(work, (json_t *)orig))
-        goto oom;
+    if (!work || !plist || json_array_extend(work, (json_t *)orig)) goto oom;
     int replace = 0;
     json_array_foreach(patch, i, v)
     {
         const char *d = directive_of(v);
         if (!d) {
-            if (json_array_append(plist, v))
-                goto oom;
+            if (json_array_append(plist, v)) goto oom;
         } else if (strcmp(d, "delete") == 0) {
             json_t *kv = json_object_get(v, f->key);
             if (!kv) {
@@ -1114,13 +1068,11 @@ static json_t *smp_list(struct smp *c, const json_t *orig, const json_t *patch,
     }
     if (replace) {
         r = json_array();
-        if (!r)
-            goto oom;
+        if (!r) goto oom;
         json_array_foreach(plist, i, v)
         {
             json_t *e = smp_map(c, NULL, v, f->sub);
-            if (!e || json_array_append_new(r, e))
-                goto fail_r;
+            if (!e || json_array_append_new(r, e)) goto fail_r;
         }
         goto out;
     }
@@ -1133,8 +1085,7 @@ static json_t *smp_list(struct smp *c, const json_t *orig, const json_t *patch,
         }
         long at = list_index(work, v, f->key);
         json_t *e = smp_map(c, at >= 0 ? json_array_get(work, (size_t)at) : NULL, v, f->sub);
-        if (!e)
-            goto out;
+        if (!e) goto out;
         if (at >= 0 ? json_array_set_new(work, (size_t)at, e) : json_array_append_new(work, e))
             goto oom;
     }
@@ -1143,8 +1094,7 @@ static json_t *smp_list(struct smp *c, const json_t *orig, const json_t *patch,
 fail_r:
     json_decref(r);
     r = NULL;
-    if (!c->failed)
-        smp_fail(c, TN_ENOMEM, "out of memory");
+    if (!c->failed) smp_fail(c, TN_ENOMEM, "out of memory");
     goto out;
 oom:
     smp_fail(c, TN_ENOMEM, "out of memory");
@@ -1156,12 +1106,11 @@ out:
 }
 
 /* validatePatchWithSetOrderList: the patch list must follow the $setElementOrder order. */
-static int check_set_order(struct smp *c, const json_t *plist, const json_t *order,
-                           const char *key, const char *field)
+static int check_set_order(struct smp *c, const json_t *plist, const json_t *order, const char *key,
+                           const char *field)
 {
     size_t pi = 0, si = 0, np = json_array_size(plist), ns = json_array_size(order);
-    if (!np || !ns)
-        return 0;
+    if (!np || !ns) return 0;
     while (pi < np && si < ns) {
         const json_t *p = json_array_get(plist, pi);
         const char *d = key ? directive_of(p) : NULL;
@@ -1180,17 +1129,17 @@ static int check_set_order(struct smp *c, const json_t *plist, const json_t *ord
         } else {
             eq = scalar_eq(p, o);
         }
-        if (eq)
-            pi++;
+        if (eq) pi++;
         si++;
     }
     while (pi < np && key && directive_of(json_array_get(plist, pi)))
         pi++;
     if (pi < np) {
         char a[200], b[200];
-        smp_fail(c, TN_EINVAL, "the order in patch list %s doesn't match $setElementOrder/%s "
-                 "list %s", dump_short(plist, a, sizeof(a)), field,
-                 dump_short(order, b, sizeof(b)));
+        smp_fail(c, TN_EINVAL,
+                 "the order in patch list %s doesn't match $setElementOrder/%s "
+                 "list %s",
+                 dump_short(plist, a, sizeof(a)), field, dump_short(order, b, sizeof(b)));
         return -1;
     }
     return 0;
@@ -1209,16 +1158,14 @@ static int apply_set_order(struct smp *c, json_t *res, const json_t *patch, cons
         smp_fail(c, TN_EINVAL, "invalid patch format of setElementOrder list");
         return -1;
     }
-    if (pl && check_set_order(c, pl, order, key, field))
-        return -1;
+    if (pl && check_set_order(c, pl, order, key, field)) return -1;
     if (ol && !pl)
         merged = json_incref(ol);
     else if (pl)
         merged = smp_value(c, ol, pl, f);
     else
         return 0;
-    if (!merged)
-        return -1;
+    if (!merged) return -1;
     if (key) {
         size_t i;
         json_t *v;
@@ -1231,13 +1178,11 @@ static int apply_set_order(struct smp *c, json_t *res, const json_t *patch, cons
             }
         }
     }
-    json_t *r = finish_order(c, merged, order, ol, json_array_size(merged) &&
-                                                       json_is_object(json_array_get(merged, 0))
-                                                   ? key
-                                                   : NULL);
+    json_t *r = finish_order(
+        c, merged, order, ol,
+        json_array_size(merged) && json_is_object(json_array_get(merged, 0)) ? key : NULL);
     json_decref(merged);
-    if (!r)
-        return -1;
+    if (!r) return -1;
     if (json_object_set_new(res, field, r)) {
         smp_fail(c, TN_ENOMEM, "out of memory");
         return -1;
@@ -1256,8 +1201,7 @@ static int apply_retain_keys(struct smp *c, json_t *res, const json_t *patch, co
     }
     json_object_foreach((json_t *)patch, k, v)
     {
-        if (json_is_null(v) || k[0] == '$')
-            continue;
+        if (json_is_null(v) || k[0] == '$') continue;
         int found = 0;
         size_t i;
         json_t *x;
@@ -1266,8 +1210,10 @@ static int apply_retain_keys(struct smp *c, json_t *res, const json_t *patch, co
             found |= json_is_string(x) && strcmp(json_string_value(x), k) == 0;
         }
         if (!found) {
-            smp_fail(c, TN_EINVAL, "invalid patch format of retainKeys: %s is not in the "
-                     "$retainKeys list", k);
+            smp_fail(c, TN_EINVAL,
+                     "invalid patch format of retainKeys: %s is not in the "
+                     "$retainKeys list",
+                     k);
             return -1;
         }
     }
@@ -1280,8 +1226,7 @@ static int apply_retain_keys(struct smp *c, json_t *res, const json_t *patch, co
         {
             found |= json_is_string(x) && strcmp(json_string_value(x), k) == 0;
         }
-        if (!found)
-            json_object_del(res, k);
+        if (!found) json_object_del(res, k);
     }
     return 0;
 }
@@ -1303,8 +1248,7 @@ static json_t *smp_map(struct smp *c, const json_t *orig, const json_t *patch,
             json_decref(p2);
             return r;
         }
-        if (strcmp(d, "delete") == 0)
-            return json_object();
+        if (strcmp(d, "delete") == 0) return json_object();
         char s[200];
         smp_fail(c, TN_EINVAL, "unknown patch type: %s in map: %s", d,
                  dump_short(patch, s, sizeof(s)));
@@ -1318,8 +1262,7 @@ static json_t *smp_map(struct smp *c, const json_t *orig, const json_t *patch,
         return NULL;
     }
     json_t *rk = json_object_get(patch, RETAIN_KEYS);
-    if (rk && apply_retain_keys(c, res, patch, rk))
-        goto fail;
+    if (rk && apply_retain_keys(c, res, patch, rk)) goto fail;
     json_object_foreach((json_t *)patch, k, v)
     {
         if (strncmp(k, SET_ORDER, strlen(SET_ORDER)) == 0) {
@@ -1327,40 +1270,34 @@ static json_t *smp_map(struct smp *c, const json_t *orig, const json_t *patch,
             size_t saved = path_push(c, field);
             int rc = apply_set_order(c, res, patch, field, v, type);
             c->path[saved] = 0;
-            if (rc)
-                goto fail;
+            if (rc) goto fail;
         }
     }
     /* Deletions from primitive lists first, so that a list and its parallel deletion list
      * give the same result whatever the key order of the patch. */
     json_object_foreach((json_t *)patch, k, v)
     {
-        if (strncmp(k, DELETE_PRIMITIVE, strlen(DELETE_PRIMITIVE)) != 0)
-            continue;
+        if (strncmp(k, DELETE_PRIMITIVE, strlen(DELETE_PRIMITIVE)) != 0) continue;
         const char *field = k + strlen(DELETE_PRIMITIVE);
         json_t *cur = json_object_get(res, field);
         if (!json_is_array(v)) {
             smp_fail(c, TN_EINVAL, "invalid patch format of primitive list");
             goto fail;
         }
-        if (!json_is_array(cur))
-            continue;
+        if (!json_is_array(cur)) continue;
         json_t *kept = json_array();
         size_t i;
         json_t *x;
-        if (!kept)
-            goto oom;
+        if (!kept) goto oom;
         json_array_foreach(cur, i, x)
         {
-            if (list_index(v, x, NULL) >= 0 && !json_is_object(x))
-                continue;
+            if (list_index(v, x, NULL) >= 0 && !json_is_object(x)) continue;
             if (json_array_append(kept, x)) {
                 json_decref(kept);
                 goto oom;
             }
         }
-        if (json_object_set_new(res, field, kept))
-            goto oom;
+        if (json_object_set_new(res, field, kept)) goto oom;
     }
     json_object_foreach((json_t *)patch, k, v)
     {
@@ -1370,26 +1307,22 @@ static json_t *smp_map(struct smp *c, const json_t *orig, const json_t *patch,
             continue;
         char twin[300];
         snprintf(twin, sizeof(twin), SET_ORDER "%s", k);
-        if (json_object_get(patch, twin))
-            continue; /* already merged with its order list */
+        if (json_object_get(patch, twin)) continue; /* already merged with its order list */
         if (json_is_null(v)) {
             json_object_del(res, k);
             continue;
         }
         json_t *cur = json_object_get(res, k);
         const char *pd = json_is_object(v) ? directive_of(v) : NULL;
-        if (!cur && pd && strcmp(pd, "delete") == 0)
-            continue;
+        if (!cur && pd && strcmp(pd, "delete") == 0) continue;
         size_t saved = path_push(c, k);
         json_t *nv = smp_value(c, cur, v, smp_lookup(type, k));
         c->path[saved] = 0;
         if (!nv) {
-            if (!c->failed)
-                goto oom;
+            if (!c->failed) goto oom;
             goto fail;
         }
-        if (json_object_set_new(res, k, nv))
-            goto oom;
+        if (json_object_set_new(res, k, nv)) goto oom;
     }
     return res;
 oom:
@@ -1416,14 +1349,12 @@ json_t *tn_patch_strategic_for(const char *api_version, const char *kind, const 
     struct smp c = {.err = err};
     json_t *r = smp_map(&c, json_is_object(original) ? original : NULL, patch, type);
     if (!r) {
-        if (!c.failed)
-            oom(err);
+        if (!c.failed) oom(err);
         return NULL;
     }
     json_t *out = json_deep_copy(r);
     json_decref(r);
-    if (!out)
-        oom(err);
+    if (!out) oom(err);
     return out;
 }
 
@@ -1433,13 +1364,15 @@ json_t *tn_patch_strategic(const json_t *original, const json_t *patch, struct t
                                   tn_json_str(original, "kind", NULL), original, patch, err);
 }
 
-json_t *tn_patch_apply(int type, const json_t *original, const json_t *patch,
-                       struct tn_err *err)
+json_t *tn_patch_apply(int type, const json_t *original, const json_t *patch, struct tn_err *err)
 {
     switch (type) {
-    case TN_PATCH_JSON: return tn_patch_json(original, patch, err);
-    case TN_PATCH_MERGE: return tn_patch_merge(original, patch, err);
-    case TN_PATCH_STRATEGIC: return tn_patch_strategic(original, patch, err);
+    case TN_PATCH_JSON:
+        return tn_patch_json(original, patch, err);
+    case TN_PATCH_MERGE:
+        return tn_patch_merge(original, patch, err);
+    case TN_PATCH_STRATEGIC:
+        return tn_patch_strategic(original, patch, err);
     default:
         tn_err_set(err, TN_EUNSUPPORTED, "server-side apply patches are not supported");
         return NULL;

@@ -54,14 +54,12 @@ json_t *tn_patch_strategic_for(const char *api_version, const char *kind, const 
                                const json_t *patch, struct tn_err *err);
 
 /* Applies a patch of the given type (TN_PATCH_APPLY gives TN_EUNSUPPORTED). */
-json_t *tn_patch_apply(int type, const json_t *original, const json_t *patch,
-                       struct tn_err *err);
+json_t *tn_patch_apply(int type, const json_t *original, const json_t *patch, struct tn_err *err);
 
 /* The RFC 7386 merge patch that turns original into modified (both borrowed): changed keys with
  * their new values, removed keys as null, nested objects diffed recursively, arrays and scalars
  * replaced whole. Equal documents give {}. New reference; NULL only on OOM. */
-json_t *tn_patch_create_merge(const json_t *original, const json_t *modified,
-                              struct tn_err *err);
+json_t *tn_patch_create_merge(const json_t *original, const json_t *modified, struct tn_err *err);
 
 /* Deep equality where numbers compare by value (1 == 1.0), as RFC 6902 "test" requires. */
 int tn_patch_json_equal(const json_t *a, const json_t *b);

@@ -40,10 +40,8 @@ static size_t path_add(struct path *p, const char *fmt, ...)
     va_start(ap, fmt);
     int n = vsnprintf(p->buf + p->len, sizeof(p->buf) - p->len, fmt, ap);
     va_end(ap);
-    if (n > 0)
-        p->len += (size_t)n;
-    if (p->len >= sizeof(p->buf))
-        p->len = sizeof(p->buf) - 1;
+    if (n > 0) p->len += (size_t)n;
+    if (p->len >= sizeof(p->buf)) p->len = sizeof(p->buf) - 1;
     return old;
 }
 
@@ -85,8 +83,7 @@ static const json_t *s_props(const json_t *s)
 static const json_t *s_addl(const json_t *s, int *any)
 {
     json_t *a = json_object_get(s, "additionalProperties");
-    if (any)
-        *any = json_is_true(a);
+    if (any) *any = json_is_true(a);
     return json_is_object(a) ? a : NULL;
 }
 
@@ -113,10 +110,8 @@ static const char *jkind(const json_t *x)
 
 static int is_integral(const json_t *x)
 {
-    if (json_is_integer(x))
-        return 1;
-    if (!json_is_real(x))
-        return 0;
+    if (json_is_integer(x)) return 1;
+    if (!json_is_real(x)) return 0;
     double d = json_real_value(x);
     return isfinite(d) && d == floor(d) && fabs(d) < 9007199254740992.0;
 }
@@ -190,26 +185,26 @@ static void fmt_value(struct tn_buf *b, const json_t *x)
         break;
     default: {
         char *s = json_dumps(x, JSON_COMPACT | JSON_SORT_KEYS);
-        if (s && strlen(s) > 256)
-            strcpy(s + 250, "...");
+        if (s && strlen(s) > 256) strcpy(s + 250, "...");
         tn_buf_puts(b, s ? s : "{}");
         free(s);
     }
     }
 }
 
-static void add_cause(struct tn_causes *c, const char *reason, const char *field, struct tn_buf *msg)
+static void add_cause(struct tn_causes *c, const char *reason, const char *field,
+                      struct tn_buf *msg)
 {
     tn_causes_add(c, reason, field, "%s", msg->data ? msg->data : "");
     tn_buf_free(msg);
 }
 
 /* "Invalid value: <v>: <detail>" (and the same shape for other reasons with a value). */
-static void cause_value(struct tn_causes *c, const char *reason, const char *field,
-                        const json_t *v, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void cause_value(struct tn_causes *c, const char *reason, const char *field, const json_t *v,
+                        const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
-static void cause_value(struct tn_causes *c, const char *reason, const char *field,
-                        const json_t *v, const char *fmt, ...)
+static void cause_value(struct tn_causes *c, const char *reason, const char *field, const json_t *v,
+                        const char *fmt, ...)
 {
     struct tn_buf b;
     tn_buf_init(&b, 0);
@@ -247,8 +242,7 @@ static size_t utf8_count(const char *s, size_t n)
 {
     size_t c = 0;
     for (size_t i = 0; i < n; i++)
-        if (((unsigned char)s[i] & 0xC0) != 0x80)
-            c++;
+        if (((unsigned char)s[i] & 0xC0) != 0x80) c++;
     return c;
 }
 
@@ -264,8 +258,7 @@ static void prune_node(struct prune_ctx *c, const json_t *s, json_t *x, struct p
 
 static void record_pruned(struct prune_ctx *c, struct path *p, const char *k)
 {
-    if (!c->unknown)
-        return;
+    if (!c->unknown) return;
     size_t old = path_key(p, k);
     tn_causes_add(c->unknown, TN_CAUSE_UNKNOWN_FIELD, p->buf, "unknown field \"%s\"", p->buf);
     path_pop(p, old);
@@ -279,8 +272,7 @@ static int is_meta_field(const char *k)
 /* Inside x-kubernetes-preserve-unknown-fields: unknown fields stay, known ones are pruned. */
 static void skip_prune(struct prune_ctx *c, const json_t *s, json_t *x, struct path *p, int root)
 {
-    if (!s)
-        return;
+    if (!s) return;
     if (json_is_object(x)) {
         const json_t *props = s_props(s);
         int any;
@@ -289,8 +281,7 @@ static void skip_prune(struct prune_ctx *c, const json_t *s, json_t *x, struct p
         json_t *v;
         json_object_foreach(x, k, v)
         {
-            if ((root || s_flag(s, "x-kubernetes-embedded-resource")) && is_meta_field(k))
-                continue;
+            if ((root || s_flag(s, "x-kubernetes-embedded-resource")) && is_meta_field(k)) continue;
             const json_t *ps = json_object_get(props, k);
             size_t old = path_key(p, k);
             if (ps)
@@ -320,8 +311,7 @@ static void prune_node(struct prune_ctx *c, const json_t *s, json_t *x, struct p
         const json_t *props = s ? s_props(s) : NULL;
         int any = 0;
         const json_t *addl = s ? s_addl(s, &any) : NULL;
-        if (any)
-            return;
+        if (any) return;
         const char *k;
         json_t *v;
         void *tmp;
@@ -330,8 +320,7 @@ static void prune_node(struct prune_ctx *c, const json_t *s, json_t *x, struct p
             if ((root || embedded) && is_meta_field(k)) {
                 /* root metadata is the caller's; embedded ones are kept as they are */
                 const json_t *ps = json_object_get(props, k);
-                if (!ps || strcmp(k, "metadata") == 0 || root)
-                    continue;
+                if (!ps || strcmp(k, "metadata") == 0 || root) continue;
             }
             const json_t *ps = json_object_get(props, k);
             if (ps || addl) {
@@ -367,24 +356,20 @@ int tn_schema_prune(const json_t *schema, json_t *obj, struct tn_causes *unknown
 
 static int default_node(const json_t *s, json_t *x, int root)
 {
-    if (!s)
-        return 0;
+    if (!s) return 0;
     if (json_is_object(x)) {
         const json_t *props = s_props(s);
         const char *k;
         json_t *ps;
         json_object_foreach((json_t *)props, k, ps)
         {
-            if (root && strcmp(k, "metadata") == 0)
-                continue;
+            if (root && strcmp(k, "metadata") == 0) continue;
             json_t *def = json_object_get(ps, "default");
-            if (!def)
-                continue;
+            if (!def) continue;
             json_t *cur = json_object_get(x, k);
             if (!cur || (json_is_null(cur) && !s_flag(ps, "nullable"))) {
                 json_t *cp = json_deep_copy(def);
-                if (!cp || json_object_set_new(x, k, cp) != 0)
-                    return TN_ENOMEM;
+                if (!cp || json_object_set_new(x, k, cp) != 0) return TN_ENOMEM;
             }
         }
         const json_t *addl = s_addl(s, NULL);
@@ -392,8 +377,7 @@ static int default_node(const json_t *s, json_t *x, int root)
         void *tmp;
         json_object_foreach_safe(x, tmp, k, v)
         {
-            if (root && strcmp(k, "metadata") == 0)
-                continue;
+            if (root && strcmp(k, "metadata") == 0) continue;
             ps = json_object_get(props, k);
             if (ps) {
                 /* a null that is not allowed and has no default would fail validation for
@@ -403,22 +387,18 @@ static int default_node(const json_t *s, json_t *x, int root)
                     continue;
                 }
                 int rc = default_node(ps, v, 0);
-                if (rc)
-                    return rc;
+                if (rc) return rc;
             } else if (addl) {
                 int rc = default_node(addl, v, 0);
-                if (rc)
-                    return rc;
+                if (rc) return rc;
             }
         }
     } else if (json_is_array(x)) {
         const json_t *items = json_object_get(s, "items");
-        if (!json_is_object(items))
-            return 0;
+        if (!json_is_object(items)) return 0;
         for (size_t i = 0; i < json_array_size(x); i++) {
             int rc = default_node(items, json_array_get(x, i), 0);
-            if (rc)
-                return rc;
+            if (rc) return rc;
         }
     }
     return 0;
@@ -469,15 +449,13 @@ static int format_ok(const char *fmt, const json_t *x)
             return tn_duration_parse_ms(v[0] == '-' ? v + 1 : v, &ms) == 0;
         }
         if (strcmp(fmt, "uuid") == 0) {
-            if (strlen(v) != 36)
-                return 0;
+            if (strlen(v) != 36) return 0;
             for (int i = 0; i < 36; i++) {
                 int dash = i == 8 || i == 13 || i == 18 || i == 23;
                 char ch = v[i];
                 int hex = (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') ||
                           (ch >= 'A' && ch <= 'F');
-                if (dash ? ch != '-' : !hex)
-                    return 0;
+                if (dash ? ch != '-' : !hex) return 0;
             }
             return 1;
         }
@@ -493,44 +471,36 @@ static int format_ok(const char *fmt, const json_t *x)
     }
     if (json_is_number(x) && is_integral(x)) {
         double d = num(x);
-        if (strcmp(fmt, "int32") == 0)
-            return d >= -2147483648.0 && d <= 2147483647.0;
+        if (strcmp(fmt, "int32") == 0) return d >= -2147483648.0 && d <= 2147483647.0;
     }
     return 1;
 }
 
 static int json_equal_num(const json_t *a, const json_t *b)
 {
-    if (json_is_number(a) && json_is_number(b))
-        return num(a) == num(b);
+    if (json_is_number(a) && json_is_number(b)) return num(a) == num(b);
     return json_equal((json_t *)a, (json_t *)b);
 }
 
 /* Deep equality where 1 and 1.0 are the same value. */
 static int value_equal(const json_t *a, const json_t *b)
 {
-    if (json_is_number(a) && json_is_number(b))
-        return num(a) == num(b);
-    if (json_typeof(a) != json_typeof(b))
-        return 0;
+    if (json_is_number(a) && json_is_number(b)) return num(a) == num(b);
+    if (json_typeof(a) != json_typeof(b)) return 0;
     if (json_is_array(a)) {
-        if (json_array_size(a) != json_array_size(b))
-            return 0;
+        if (json_array_size(a) != json_array_size(b)) return 0;
         for (size_t i = 0; i < json_array_size(a); i++)
-            if (!value_equal(json_array_get(a, i), json_array_get(b, i)))
-                return 0;
+            if (!value_equal(json_array_get(a, i), json_array_get(b, i))) return 0;
         return 1;
     }
     if (json_is_object(a)) {
-        if (json_object_size(a) != json_object_size(b))
-            return 0;
+        if (json_object_size(a) != json_object_size(b)) return 0;
         const char *k;
         json_t *v;
         json_object_foreach((json_t *)a, k, v)
         {
             json_t *w = json_object_get(b, k);
-            if (!w || !value_equal(v, w))
-                return 0;
+            if (!w || !value_equal(v, w)) return 0;
         }
         return 1;
     }
@@ -546,8 +516,9 @@ static void v_number(struct vctx *c, const json_t *s, const json_t *x, struct pa
         int excl = s_flag(s, "exclusiveMaximum");
         if (excl ? v >= num(mx) : v > num(mx)) {
             tn_cel_format_double(num(mx), lim, sizeof(lim));
-            cause_value(c->causes, TN_CAUSE_INVALID, p->buf, x, "%s in body should be less than %s%s",
-                        in_body(p), excl ? "" : "or equal to ", lim);
+            cause_value(c->causes, TN_CAUSE_INVALID, p->buf, x,
+                        "%s in body should be less than %s%s", in_body(p),
+                        excl ? "" : "or equal to ", lim);
         }
     }
     json_t *mn = json_object_get(s, "minimum");
@@ -588,8 +559,9 @@ static void v_string(struct vctx *c, const json_t *s, const json_t *x, struct pa
     }
     json_t *mn = json_object_get(s, "minLength");
     if (json_is_integer(mn) && (long long)n < json_integer_value(mn))
-        cause_value(c->causes, TN_CAUSE_INVALID, p->buf, x, "%s in body should be at least %lld chars long",
-                    in_body(p), (long long)json_integer_value(mn));
+        cause_value(c->causes, TN_CAUSE_INVALID, p->buf, x,
+                    "%s in body should be at least %lld chars long", in_body(p),
+                    (long long)json_integer_value(mn));
     const char *pat = json_string_value(json_object_get(s, "pattern"));
     if (pat) {
         regex_t re;
@@ -631,7 +603,8 @@ static void v_array(struct vctx *c, const json_t *s, const json_t *x, struct pat
                 dup = value_equal(json_array_get(x, i), json_array_get(x, j));
         if (dup)
             tn_causes_add(c->causes, TN_CAUSE_INVALID, p->buf,
-                          "Invalid value: \"\": %s in body shouldn't contain duplicates", in_body(p));
+                          "Invalid value: \"\": %s in body shouldn't contain duplicates",
+                          in_body(p));
     }
     const json_t *items = json_object_get(s, "items");
     if (json_is_object(items)) {
@@ -669,10 +642,8 @@ static void v_object(struct vctx *c, const json_t *s, const json_t *x, struct pa
     json_array_foreach(req, i, r)
     {
         const char *name = json_string_value(r);
-        if (!name || json_object_get(x, name))
-            continue;
-        if (root && strcmp(name, "metadata") == 0)
-            continue;
+        if (!name || json_object_get(x, name)) continue;
+        if (root && strcmp(name, "metadata") == 0) continue;
         size_t old = path_key(p, name);
         cause_plain(c->causes, TN_CAUSE_REQUIRED, p->buf, NULL);
         path_pop(p, old);
@@ -680,8 +651,7 @@ static void v_object(struct vctx *c, const json_t *s, const json_t *x, struct pa
     if (s_flag(s, "x-kubernetes-embedded-resource")) {
         static const char *const need[] = {"apiVersion", "kind"};
         for (size_t k = 0; k < 2; k++) {
-            if (json_object_get(x, need[k]))
-                continue;
+            if (json_object_get(x, need[k])) continue;
             size_t old = path_key(p, need[k]);
             cause_plain(c->causes, TN_CAUSE_REQUIRED, p->buf, "must not be empty");
             path_pop(p, old);
@@ -693,13 +663,10 @@ static void v_object(struct vctx *c, const json_t *s, const json_t *x, struct pa
     json_t *v;
     json_object_foreach((json_t *)x, k, v)
     {
-        if (root && strcmp(k, "metadata") == 0)
-            continue;
+        if (root && strcmp(k, "metadata") == 0) continue;
         const json_t *ps = json_object_get(props, k);
-        if (!ps)
-            ps = addl;
-        if (!ps)
-            continue;
+        if (!ps) ps = addl;
+        if (!ps) continue;
         size_t old = path_key(p, k);
         v_node(c, ps, v, p, 0);
         path_pop(p, old);
@@ -731,17 +698,16 @@ static void v_combinators(struct vctx *c, const json_t *s, const json_t *x, stru
         {
             struct tn_causes tmp;
             tn_causes_init(&tmp);
-            if (v_sub(sub, x, p, &tmp) == 0)
-                ok = 1;
+            if (v_sub(sub, x, p, &tmp) == 0) ok = 1;
             tn_causes_free(&tmp);
-            if (ok)
-                break;
+            if (ok) break;
         }
         if (!ok) {
             struct tn_buf b;
             tn_buf_init(&b, 0);
-            tn_buf_printf(&b, "Invalid value: \"\": %s in body must validate at least one schema (anyOf)",
-                          in_body(p));
+            tn_buf_printf(
+                &b, "Invalid value: \"\": %s in body must validate at least one schema (anyOf)",
+                in_body(p));
             add_cause(c->causes, TN_CAUSE_INVALID, p->buf, &b);
         }
     }
@@ -752,8 +718,7 @@ static void v_combinators(struct vctx *c, const json_t *s, const json_t *x, stru
         {
             struct tn_causes tmp;
             tn_causes_init(&tmp);
-            if (v_sub(sub, x, p, &tmp) == 0)
-                okn++;
+            if (v_sub(sub, x, p, &tmp) == 0) okn++;
             tn_causes_free(&tmp);
         }
         if (okn != 1) {
@@ -767,7 +732,7 @@ static void v_combinators(struct vctx *c, const json_t *s, const json_t *x, stru
         }
     }
     json_t *not = json_object_get(s, "not");
-    if (json_is_object(not)) {
+    if (json_is_object(not )) {
         struct tn_causes tmp;
         tn_causes_init(&tmp);
         size_t nerr = v_sub(not, x, p, &tmp);
@@ -784,25 +749,18 @@ static void v_combinators(struct vctx *c, const json_t *s, const json_t *x, stru
 
 static int type_ok(const char *t, const json_t *x)
 {
-    if (strcmp(t, "string") == 0)
-        return json_is_string(x);
-    if (strcmp(t, "integer") == 0)
-        return is_integral(x);
-    if (strcmp(t, "number") == 0)
-        return json_is_number(x);
-    if (strcmp(t, "boolean") == 0)
-        return json_is_boolean(x);
-    if (strcmp(t, "object") == 0)
-        return json_is_object(x);
-    if (strcmp(t, "array") == 0)
-        return json_is_array(x);
+    if (strcmp(t, "string") == 0) return json_is_string(x);
+    if (strcmp(t, "integer") == 0) return is_integral(x);
+    if (strcmp(t, "number") == 0) return json_is_number(x);
+    if (strcmp(t, "boolean") == 0) return json_is_boolean(x);
+    if (strcmp(t, "object") == 0) return json_is_object(x);
+    if (strcmp(t, "array") == 0) return json_is_array(x);
     return 1;
 }
 
 static void v_node(struct vctx *c, const json_t *s, const json_t *x, struct path *p, int root)
 {
-    if (!json_is_object(s))
-        return;
+    if (!json_is_object(s)) return;
     const char *t = s_type(s);
     int ios = s_flag(s, "x-kubernetes-int-or-string");
     if (json_is_null(x)) {
@@ -826,14 +784,13 @@ static void v_node(struct vctx *c, const json_t *s, const json_t *x, struct path
     if (!ok) {
         json_t *k = json_string(jkind(x));
         if (k)
-            cause_value(c->causes, TN_CAUSE_TYPE, p->buf, k, "%s in body must be of type %s: \"%s\"",
-                        in_body(p), want, jkind(x));
+            cause_value(c->causes, TN_CAUSE_TYPE, p->buf, k,
+                        "%s in body must be of type %s: \"%s\"", in_body(p), want, jkind(x));
         json_decref(k);
         c->blocking = 1;
     }
     v_combinators(c, s, x, p);
-    if (json_is_string(x))
-        v_string(c, s, x, p);
+    if (json_is_string(x)) v_string(c, s, x, p);
     const char *fmt = json_string_value(json_object_get(s, "format"));
     if (fmt && ok && !format_ok(fmt, x)) {
         char sv[64];
@@ -850,10 +807,8 @@ static void v_node(struct vctx *c, const json_t *s, const json_t *x, struct path
         quote(&b, shown, strlen(shown));
         add_cause(c->causes, TN_CAUSE_INVALID, p->buf, &b);
     }
-    if (json_is_number(x))
-        v_number(c, s, x, p);
-    if (json_is_array(x))
-        v_array(c, s, x, p);
+    if (json_is_number(x)) v_number(c, s, x, p);
+    if (json_is_array(x)) v_array(c, s, x, p);
     /* enum */
     json_t *en = json_object_get(s, "enum");
     if (json_array_size(en) > 0) {
@@ -869,8 +824,7 @@ static void v_node(struct vctx *c, const json_t *s, const json_t *x, struct path
             tn_buf_puts(&b, ": supported values: ");
             json_array_foreach(en, i, e)
             {
-                if (i)
-                    tn_buf_puts(&b, ", ");
+                if (i) tn_buf_puts(&b, ", ");
                 if (json_is_string(e)) {
                     quote(&b, json_string_value(e), json_string_length(e));
                 } else {
@@ -883,18 +837,15 @@ static void v_node(struct vctx *c, const json_t *s, const json_t *x, struct path
             c->blocking = 1;
         }
     }
-    if (json_is_object(x))
-        v_object(c, s, x, p, root);
+    if (json_is_object(x)) v_object(c, s, x, p, root);
 }
 
 /* ------------------------------------------------------------------------------------------ */
 /* Validation pass 2: x-kubernetes-list-type set and map                                      */
 
-static void lt_node(struct tn_causes *c, const json_t *s, const json_t *x, struct path *p,
-                    int root)
+static void lt_node(struct tn_causes *c, const json_t *s, const json_t *x, struct path *p, int root)
 {
-    if (!json_is_object(s))
-        return;
+    if (!json_is_object(s)) return;
     if (json_is_array(x)) {
         const char *lt = json_string_value(json_object_get(s, "x-kubernetes-list-type"));
         json_t *keys = json_object_get(s, "x-kubernetes-list-map-keys");
@@ -913,12 +864,10 @@ static void lt_node(struct tn_causes *c, const json_t *s, const json_t *x, struc
         } else if (lt && strcmp(lt, "map") == 0 && json_array_size(keys) > 0) {
             for (size_t i = 1; i < n; i++) {
                 const json_t *a = json_array_get(x, i);
-                if (!json_is_object(a))
-                    continue;
+                if (!json_is_object(a)) continue;
                 for (size_t j = 0; j < i; j++) {
                     const json_t *b = json_array_get(x, j);
-                    if (!json_is_object(b))
-                        continue;
+                    if (!json_is_object(b)) continue;
                     int same = 1;
                     size_t ki;
                     json_t *key;
@@ -936,12 +885,10 @@ static void lt_node(struct tn_causes *c, const json_t *s, const json_t *x, struc
                         {
                             const char *kn = json_string_value(key);
                             json_t *va = kn ? json_object_get(a, kn) : NULL;
-                            if (kv && va)
-                                json_object_set(kv, kn, va);
+                            if (kv && va) json_object_set(kv, kn, va);
                         }
                         size_t old = path_idx(p, i);
-                        if (kv)
-                            cause_value(c, TN_CAUSE_DUPLICATE, p->buf, kv, NULL);
+                        if (kv) cause_value(c, TN_CAUSE_DUPLICATE, p->buf, kv, NULL);
                         json_decref(kv);
                         path_pop(p, old);
                         break;
@@ -962,13 +909,10 @@ static void lt_node(struct tn_causes *c, const json_t *s, const json_t *x, struc
         json_t *v;
         json_object_foreach((json_t *)x, k, v)
         {
-            if (root && strcmp(k, "metadata") == 0)
-                continue;
+            if (root && strcmp(k, "metadata") == 0) continue;
             const json_t *ps = json_object_get(props, k);
-            if (!ps)
-                ps = addl;
-            if (!ps)
-                continue;
+            if (!ps) ps = addl;
+            if (!ps) continue;
             size_t old = path_key(p, k);
             lt_node(c, ps, v, p, 0);
             path_pop(p, old);
@@ -985,8 +929,8 @@ static const char *trim_dup(const char *s, char *buf, size_t n)
         s++;
     snprintf(buf, n, "%s", s);
     size_t l = strlen(buf);
-    while (l > 0 && (buf[l - 1] == ' ' || buf[l - 1] == '\t' || buf[l - 1] == '\n' ||
-                     buf[l - 1] == '\r'))
+    while (l > 0 &&
+           (buf[l - 1] == ' ' || buf[l - 1] == '\t' || buf[l - 1] == '\n' || buf[l - 1] == '\r'))
         buf[--l] = 0;
     return buf;
 }
@@ -995,8 +939,7 @@ static void cel_rule(struct tn_causes *c, const json_t *s, const json_t *rule, c
                      const json_t *old, struct path *p)
 {
     const char *src = json_string_value(json_object_get(rule, "rule"));
-    if (!src)
-        return;
+    if (!src) return;
     char rs[512];
     trim_dup(src, rs, sizeof(rs));
     struct tn_cel_prog *prog = NULL;
@@ -1020,16 +963,15 @@ static void cel_rule(struct tn_causes *c, const json_t *s, const json_t *rule, c
     struct path fp = *p;
     const char *rel = json_string_value(json_object_get(rule, "fieldPath"));
     if (rel && *rel) {
-        if (fp.len == 0 && rel[0] == '.')
-            rel++;
+        if (fp.len == 0 && rel[0] == '.') rel++;
         path_add(&fp, "%s", rel);
     }
     json_t *tv = json_string(stype);
-    if (!tv)
-        return;
+    if (!tv) return;
     if (rc != 0) {
         if (rc == TN_ETOOBIG)
-            cause_value(c, TN_CAUSE_INVALID, p->buf, tv, "call cost exceeds limit for rule: %s", rs);
+            cause_value(c, TN_CAUSE_INVALID, p->buf, tv, "call cost exceeds limit for rule: %s",
+                        rs);
         else if (strncmp(err.msg, "no such overload", 16) == 0)
             cause_value(c, TN_CAUSE_INVALID, p->buf, tv,
                         "'%s': call arguments did not match a supported operator, function or "
@@ -1058,10 +1000,8 @@ static void cel_rule(struct tn_causes *c, const json_t *s, const json_t *rule, c
         json_decref(out);
         tn_cel_free(mp);
     }
-    if (!msg[0] && m && *m)
-        trim_dup(m, msg, sizeof(msg));
-    if (!msg[0])
-        snprintf(msg, sizeof(msg), "failed rule: %.490s", rs);
+    if (!msg[0] && m && *m) trim_dup(m, msg, sizeof(msg));
+    if (!msg[0]) snprintf(msg, sizeof(msg), "failed rule: %.490s", rs);
     const char *reason = json_string_value(json_object_get(rule, "reason"));
     if (reason && strcmp(reason, TN_CAUSE_FORBIDDEN) == 0)
         cause_plain(c, TN_CAUSE_FORBIDDEN, fp.buf, msg);
@@ -1078,14 +1018,12 @@ static void cel_rule(struct tn_causes *c, const json_t *s, const json_t *rule, c
 static const json_t *old_map_item(const json_t *s, const json_t *x, const json_t *oldlist)
 {
     json_t *keys = json_object_get(s, "x-kubernetes-list-map-keys");
-    if (!json_is_object(x) || !json_is_array(oldlist) || json_array_size(keys) == 0)
-        return NULL;
+    if (!json_is_object(x) || !json_is_array(oldlist) || json_array_size(keys) == 0) return NULL;
     size_t i;
     json_t *o;
     json_array_foreach(oldlist, i, o)
     {
-        if (!json_is_object(o))
-            continue;
+        if (!json_is_object(o)) continue;
         int same = 1;
         size_t ki;
         json_t *key;
@@ -1093,11 +1031,9 @@ static const json_t *old_map_item(const json_t *s, const json_t *x, const json_t
         {
             const char *kn = json_string_value(key);
             json_t *a = kn ? json_object_get(x, kn) : NULL, *b = kn ? json_object_get(o, kn) : NULL;
-            if (!(a == NULL && b == NULL) && !(a && b && value_equal(a, b)))
-                same = 0;
+            if (!(a == NULL && b == NULL) && !(a && b && value_equal(a, b))) same = 0;
         }
-        if (same)
-            return o;
+        if (same) return o;
     }
     return NULL;
 }
@@ -1105,8 +1041,7 @@ static const json_t *old_map_item(const json_t *s, const json_t *x, const json_t
 static void cel_node(struct tn_causes *c, const json_t *s, const json_t *x, const json_t *old,
                      struct path *p, int root)
 {
-    if (!json_is_object(s))
-        return;
+    if (!json_is_object(s)) return;
     json_t *rules = json_object_get(s, "x-kubernetes-validations");
     size_t i;
     json_t *rule;
@@ -1118,13 +1053,10 @@ static void cel_node(struct tn_causes *c, const json_t *s, const json_t *x, cons
         json_t *v;
         json_object_foreach((json_t *)x, k, v)
         {
-            if (root && strcmp(k, "metadata") == 0)
-                continue;
+            if (root && strcmp(k, "metadata") == 0) continue;
             const json_t *ps = json_object_get(props, k);
-            if (!ps)
-                ps = addl;
-            if (!ps)
-                continue;
+            if (!ps) ps = addl;
+            if (!ps) continue;
             size_t o = path_key(p, k);
             cel_node(c, ps, v, json_is_object(old) ? json_object_get(old, k) : NULL, p, 0);
             path_pop(p, o);
@@ -1188,8 +1120,7 @@ static int known_type(const char *t)
 {
     static const char *const ok[] = {"array", "boolean", "integer", "number", "object", "string"};
     for (size_t i = 0; i < 6; i++)
-        if (strcmp(t, ok[i]) == 0)
-            return 1;
+        if (strcmp(t, ok[i]) == 0) return 1;
     return 0;
 }
 
@@ -1211,8 +1142,7 @@ static void sc_subval(struct sctx *c, struct path *p, const char *child, const c
 
 static int is_ios_anyof(const json_t *anyof)
 {
-    if (json_array_size(anyof) != 2)
-        return 0;
+    if (json_array_size(anyof) != 2) return 0;
     const json_t *a = json_array_get(anyof, 0), *b = json_array_get(anyof, 1);
     const char *ta = s_type(a), *tb = s_type(b);
     return json_object_size(a) == 1 && json_object_size(b) == 1 && ta && tb &&
@@ -1225,16 +1155,14 @@ static void sc_nested_list(struct sctx *c, const json_t *s, struct path *p, cons
                            int skip_first_ios)
 {
     json_t *l = json_object_get(s, key);
-    if (!l)
-        return;
+    if (!l) return;
     if (!json_is_array(l)) {
         size_t old = path_add(p, ".%s", key);
         cause_plain(c->causes, TN_CAUSE_INVALID, p->buf, "must be a list of schemas");
         path_pop(p, old);
         return;
     }
-    if (skip_first_ios && strcmp(key, "anyOf") == 0 && is_ios_anyof(l))
-        return;
+    if (skip_first_ios && strcmp(key, "anyOf") == 0 && is_ios_anyof(l)) return;
     size_t i;
     json_t *sub;
     json_array_foreach(l, i, sub)
@@ -1253,8 +1181,7 @@ static void sc_nested_list(struct sctx *c, const json_t *s, struct path *p, cons
 static void sc_check_default(struct sctx *c, const json_t *s, struct path *p)
 {
     json_t *def = json_object_get(s, "default");
-    if (!def)
-        return;
+    if (!def) return;
     struct tn_causes tmp;
     tn_causes_init(&tmp);
     /* unknown fields in a default are an error: it must survive pruning unchanged */
@@ -1265,8 +1192,8 @@ static void sc_check_default(struct sctx *c, const json_t *s, struct path *p)
         tn_schema_prune(s, cp, &unk);
         for (size_t i = 0; i < unk.n; i++) {
             size_t old = path_add(p, ".default");
-            cause_value(c->causes, TN_CAUSE_INVALID, p->buf, def, "must not have unknown fields: %s",
-                        unk.v[i].field);
+            cause_value(c->causes, TN_CAUSE_INVALID, p->buf, def,
+                        "must not have unknown fields: %s", unk.v[i].field);
             path_pop(p, old);
         }
         tn_causes_free(&unk);
@@ -1277,8 +1204,7 @@ static void sc_check_default(struct sctx *c, const json_t *s, struct path *p)
     path_init(&dp, "default");
     v_node(&vc, s, def, &dp, 0);
     lt_node(&tmp, s, def, &dp, 0);
-    if (!vc.blocking)
-        cel_node(&tmp, s, def, NULL, &dp, 0);
+    if (!vc.blocking) cel_node(&tmp, s, def, NULL, &dp, 0);
     for (size_t i = 0; i < tmp.n; i++) {
         size_t old = path_add(p, ".%s", tmp.v[i].field);
         tn_causes_add(c->causes, tmp.v[i].reason, p->buf, "%s", tmp.v[i].message);
@@ -1301,12 +1227,11 @@ static void sc_node(struct sctx *c, const json_t *s, struct path *p, enum level 
     const json_t *props = json_object_get(s, "properties");
     json_t *addl = json_object_get(s, "additionalProperties");
 
-    static const char *const unsupported[] = {"$ref",          "$schema",      "id",
-                                              "definitions",   "dependencies", "patternProperties",
+    static const char *const unsupported[] = {"$ref",           "$schema",      "id",
+                                              "definitions",    "dependencies", "patternProperties",
                                               "additionalItems"};
     for (size_t i = 0; i < sizeof(unsupported) / sizeof(unsupported[0]); i++) {
-        if (!json_object_get(s, unsupported[i]))
-            continue;
+        if (!json_object_get(s, unsupported[i])) continue;
         char d[64], child[64];
         snprintf(d, sizeof(d), "%s is not supported", unsupported[i]);
         snprintf(child, sizeof(child), ".%s", unsupported[i]);
@@ -1315,7 +1240,8 @@ static void sc_node(struct sctx *c, const json_t *s, struct path *p, enum level 
     if (tj && !t) {
         sc_sub(c, p, ".type", TN_CAUSE_INVALID, "must be a string");
     } else if (t && strcmp(t, "null") == 0) {
-        sc_sub(c, p, ".type", TN_CAUSE_FORBIDDEN, "type cannot be set to null, use nullable as an alternative");
+        sc_sub(c, p, ".type", TN_CAUSE_FORBIDDEN,
+               "type cannot be set to null, use nullable as an alternative");
     } else if (t && !known_type(t)) {
         size_t old = path_add(p, ".type");
         struct tn_buf b;
@@ -1330,8 +1256,7 @@ static void sc_node(struct sctx *c, const json_t *s, struct path *p, enum level 
 
     if (nested) {
         /* inside allOf/anyOf/oneOf/not only value validations are allowed */
-        if (t)
-            sc_sub(c, p, ".type", TN_CAUSE_FORBIDDEN, "must be empty to be structural");
+        if (t) sc_sub(c, p, ".type", TN_CAUSE_FORBIDDEN, "must be empty to be structural");
         if (addl)
             sc_sub(c, p, ".additionalProperties", TN_CAUSE_FORBIDDEN,
                    "must be undefined to be structural");
@@ -1343,18 +1268,20 @@ static void sc_node(struct sctx *c, const json_t *s, struct path *p, enum level 
             sc_sub(c, p, ".title", TN_CAUSE_FORBIDDEN, "must be empty to be structural");
         if (s_flag(s, "nullable"))
             sc_sub(c, p, ".nullable", TN_CAUSE_FORBIDDEN, "must be false to be structural");
-        static const char *const xs[] = {
-            "x-kubernetes-preserve-unknown-fields", "x-kubernetes-embedded-resource",
-            "x-kubernetes-int-or-string",           "x-kubernetes-list-type",
-            "x-kubernetes-list-map-keys",           "x-kubernetes-map-type",
-            "x-kubernetes-validations"};
+        static const char *const xs[] = {"x-kubernetes-preserve-unknown-fields",
+                                         "x-kubernetes-embedded-resource",
+                                         "x-kubernetes-int-or-string",
+                                         "x-kubernetes-list-type",
+                                         "x-kubernetes-list-map-keys",
+                                         "x-kubernetes-map-type",
+                                         "x-kubernetes-validations"};
         for (size_t i = 0; i < sizeof(xs) / sizeof(xs[0]); i++) {
-            if (!json_object_get(s, xs[i]))
-                continue;
+            if (!json_object_get(s, xs[i])) continue;
             char child[64];
             snprintf(child, sizeof(child), ".%s", xs[i]);
             sc_sub(c, p, child, TN_CAUSE_FORBIDDEN,
-                   strncmp(xs[i] + 13, "preserve", 8) == 0 || strncmp(xs[i] + 13, "embedded", 8) == 0 ||
+                   strncmp(xs[i] + 13, "preserve", 8) == 0 ||
+                           strncmp(xs[i] + 13, "embedded", 8) == 0 ||
                            strncmp(xs[i] + 13, "int-or", 6) == 0
                        ? "must be false to be structural"
                        : "must be undefined to be structural");
@@ -1384,8 +1311,8 @@ static void sc_node(struct sctx *c, const json_t *s, struct path *p, enum level 
                    "must not be empty if x-kubernetes-embedded-resource is true without "
                    "x-kubernetes-preserve-unknown-fields");
         if (ios && pres)
-            sc_subval(c, p, ".x-kubernetes-preserve-unknown-fields", TN_CAUSE_INVALID,
-                      json_true(), "must be false if x-kubernetes-int-or-string is true");
+            sc_subval(c, p, ".x-kubernetes-preserve-unknown-fields", TN_CAUSE_INVALID, json_true(),
+                      "must be false if x-kubernetes-int-or-string is true");
         if (ios && emb)
             sc_subval(c, p, ".x-kubernetes-embedded-resource", TN_CAUSE_INVALID, json_true(),
                       "must be false if x-kubernetes-int-or-string is true");
@@ -1411,7 +1338,8 @@ static void sc_node(struct sctx *c, const json_t *s, struct path *p, enum level 
 
     json_t *items = json_object_get(s, "items");
     if (json_is_array(items))
-        sc_sub(c, p, ".items", TN_CAUSE_FORBIDDEN, "items must be a schema object and not an array");
+        sc_sub(c, p, ".items", TN_CAUSE_FORBIDDEN,
+               "items must be a schema object and not an array");
     else if (!nested && t && strcmp(t, "array") == 0 && !items)
         sc_sub(c, p, ".items", TN_CAUSE_REQUIRED, "must be specified");
 
@@ -1433,7 +1361,8 @@ static void sc_node(struct sctx *c, const json_t *s, struct path *p, enum level 
     const char *lt = json_string_value(ltj);
     json_t *mkeys = json_object_get(s, "x-kubernetes-list-map-keys");
     if (ltj && !nested) {
-        if (!lt || (strcmp(lt, "atomic") != 0 && strcmp(lt, "set") != 0 && strcmp(lt, "map") != 0)) {
+        if (!lt ||
+            (strcmp(lt, "atomic") != 0 && strcmp(lt, "set") != 0 && strcmp(lt, "map") != 0)) {
             size_t old = path_add(p, ".x-kubernetes-list-type");
             struct tn_buf b;
             tn_buf_init(&b, 0);
@@ -1460,8 +1389,8 @@ static void sc_node(struct sctx *c, const json_t *s, struct path *p, enum level 
                     json_t *k;
                     json_array_foreach(mkeys, i, k)
                     {
-                        const json_t *kp =
-                            json_object_get(s_props(items), json_string_value(k) ? json_string_value(k) : "");
+                        const json_t *kp = json_object_get(
+                            s_props(items), json_string_value(k) ? json_string_value(k) : "");
                         const char *kt = kp ? s_type(kp) : NULL;
                         char child[96];
                         snprintf(child, sizeof(child), ".x-kubernetes-list-map-keys[%zu]", i);
@@ -1512,8 +1441,10 @@ static void sc_node(struct sctx *c, const json_t *s, struct path *p, enum level 
             if (mexpr && tn_cel_compile(mexpr, &prog, &err) != 0) {
                 char d[TN_ERR_MSG_MAX + 64];
                 snprintf(d, sizeof(d), "messageExpression compilation failed: %s", err.msg);
-                snprintf(child, sizeof(child), ".x-kubernetes-validations[%zu].messageExpression", i);
-                sc_subval(c, p, child, TN_CAUSE_INVALID, json_object_get(r, "messageExpression"), d);
+                snprintf(child, sizeof(child), ".x-kubernetes-validations[%zu].messageExpression",
+                         i);
+                sc_subval(c, p, child, TN_CAUSE_INVALID, json_object_get(r, "messageExpression"),
+                          d);
             } else if (mexpr) {
                 tn_cel_free(prog);
             }
@@ -1527,8 +1458,9 @@ static void sc_node(struct sctx *c, const json_t *s, struct path *p, enum level 
                 tn_buf_init(&b, 0);
                 tn_buf_puts(&b, "Unsupported value: ");
                 quote(&b, reason, strlen(reason));
-                tn_buf_puts(&b, ": supported values: \"FieldValueDuplicate\", \"FieldValueForbidden\", "
-                                "\"FieldValueInvalid\", \"FieldValueRequired\"");
+                tn_buf_puts(&b,
+                            ": supported values: \"FieldValueDuplicate\", \"FieldValueForbidden\", "
+                            "\"FieldValueInvalid\", \"FieldValueRequired\"");
                 add_cause(c->causes, TN_CAUSE_NOT_SUPPORTED, p->buf, &b);
                 path_pop(p, old);
             }
@@ -1545,8 +1477,7 @@ static void sc_node(struct sctx *c, const json_t *s, struct path *p, enum level 
                 char child[64];
                 snprintf(child, sizeof(child), ".properties[%s].type", strs[i]);
                 json_t *v = json_string(pt ? pt : "");
-                if (v)
-                    sc_subval(c, p, child, TN_CAUSE_INVALID, v, "must be string");
+                if (v) sc_subval(c, p, child, TN_CAUSE_INVALID, v, "must be string");
                 json_decref(v);
             }
         }
@@ -1556,7 +1487,8 @@ static void sc_node(struct sctx *c, const json_t *s, struct path *p, enum level 
             if (!mt || strcmp(mt, "object") != 0) {
                 json_t *v = json_string(mt ? mt : "");
                 if (v)
-                    sc_subval(c, p, ".properties[metadata].type", TN_CAUSE_INVALID, v, "must be object");
+                    sc_subval(c, p, ".properties[metadata].type", TN_CAUSE_INVALID, v,
+                              "must be object");
                 json_decref(v);
             }
             if (lv == LV_ROOT) {
@@ -1565,15 +1497,13 @@ static void sc_node(struct sctx *c, const json_t *s, struct path *p, enum level 
                 json_t *v;
                 json_object_foreach((json_t *)md, k, v)
                 {
-                    if (strcmp(k, "type") == 0 || strcmp(k, "description") == 0)
-                        continue;
+                    if (strcmp(k, "type") == 0 || strcmp(k, "description") == 0) continue;
                     if (strcmp(k, "properties") == 0 && json_is_object(v)) {
                         const char *pk;
                         json_t *pv;
                         json_object_foreach(v, pk, pv)
                         {
-                            if (strcmp(pk, "name") != 0 && strcmp(pk, "generateName") != 0)
-                                bad = 1;
+                            if (strcmp(pk, "name") != 0 && strcmp(pk, "generateName") != 0) bad = 1;
                         }
                         continue;
                     }
@@ -1588,8 +1518,7 @@ static void sc_node(struct sctx *c, const json_t *s, struct path *p, enum level 
     }
 
     /* defaults must be valid against their own schema */
-    if (!nested && json_object_get(s, "default"))
-        sc_check_default(c, s, p);
+    if (!nested && json_object_get(s, "default")) sc_check_default(c, s, p);
 
     /* children */
     if (json_is_object(props)) {
@@ -1598,8 +1527,7 @@ static void sc_node(struct sctx *c, const json_t *s, struct path *p, enum level 
         json_object_foreach((json_t *)props, k, ps)
         {
             size_t old = path_add(p, ".properties[%s]", k);
-            if (!(lv == LV_ROOT && strcmp(k, "metadata") == 0))
-                sc_node(c, ps, p, LV_FIELD, nested);
+            if (!(lv == LV_ROOT && strcmp(k, "metadata") == 0)) sc_node(c, ps, p, LV_FIELD, nested);
             path_pop(p, old);
         }
     } else if (props) {
@@ -1619,7 +1547,7 @@ static void sc_node(struct sctx *c, const json_t *s, struct path *p, enum level 
     sc_nested_list(c, s, p, "anyOf", ios);
     sc_nested_list(c, s, p, "oneOf", 0);
     json_t *not = json_object_get(s, "not");
-    if (not) {
+    if (not ) {
         size_t old = path_add(p, ".not");
         sc_node(c, not, p, LV_FIELD, 1);
         path_pop(p, old);

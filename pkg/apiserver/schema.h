@@ -18,12 +18,13 @@
 #include "apiserver/causes.h"
 
 /* Checks that schema (borrowed) is a structural schema the server can serve: a known `type` on
- * every node (except nodes with x-kubernetes-int-or-string or x-kubernetes-preserve-unknown-fields),
- * `items` for arrays, `properties` only on objects and never with `additionalProperties`, no
- * unsupported keywords ($ref, definitions, patternProperties, uniqueItems: true, ...), only
- * value validations inside allOf/anyOf/oneOf/not, compilable `pattern`s and CEL rules, list-type
- * settings, root metadata limited to name/generateName, and `default`s that are valid against
- * their own schema. path is the field path of the schema itself, used as prefix of every cause
+ * every node (except nodes with x-kubernetes-int-or-string or
+ * x-kubernetes-preserve-unknown-fields), `items` for arrays, `properties` only on objects and never
+ * with `additionalProperties`, no unsupported keywords ($ref, definitions, patternProperties,
+ * uniqueItems: true, ...), only value validations inside allOf/anyOf/oneOf/not, compilable
+ * `pattern`s and CEL rules, list-type settings, root metadata limited to name/generateName, and
+ * `default`s that are valid against their own schema. path is the field path of the schema itself,
+ * used as prefix of every cause
  * ("spec.versions[0].schema.openAPIV3Schema"). Returns 0 when valid, else TN_EINVAL with causes
  * appended, e.g. field "spec.versions[0].schema.openAPIV3Schema.properties[spec].type", message
  * "Required value: must not be empty for specified object fields". */
@@ -34,8 +35,9 @@ int tn_schema_check_structural(const json_t *schema, const char *path, struct tn
  * are kept as they are. x-kubernetes-preserve-unknown-fields keeps unknown fields (known ones are
  * still pruned by their schema); additionalProperties (a schema, or true for anything) declares
  * map values. When unknown is non-NULL one cause per removed field is appended: reason
- * FieldValueUnknownField, field "spec.workers[1].foo", message `unknown field "spec.workers[1].foo"`
- * (what fieldValidation=Strict reports, and Warn turns into warnings). Returns 0 or TN_ENOMEM. */
+ * FieldValueUnknownField, field "spec.workers[1].foo", message `unknown field
+ * "spec.workers[1].foo"` (what fieldValidation=Strict reports, and Warn turns into warnings).
+ * Returns 0 or TN_ENOMEM. */
 int tn_schema_prune(const json_t *schema, json_t *obj, struct tn_causes *unknown);
 
 /* Applies `default`s in place: a missing property (or a null one that is not nullable) of a

@@ -15,17 +15,17 @@
  * Validation messages (k8s.io/apimachinery/pkg/util/validation)
  * ------------------------------------------------------------------------------------- */
 
-#define QNAME_MSG                                                                              \
-    "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an " \
+#define QNAME_MSG                                                                                  \
+    "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "    \
     "alphanumeric character"
 #define QNAME_FMT "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
 #define QNAME_EXAMPLES "(e.g. 'MyName',  or 'my.name',  or '123-abc', "
-#define LVALUE_MSG                                                                             \
-    "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or " \
+#define LVALUE_MSG                                                                                 \
+    "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or "    \
     "'.', and must start and end with an alphanumeric character"
 #define LVALUE_EXAMPLES "(e.g. 'MyValue',  or 'my_value',  or '12345', "
-#define DNS_SUB_MSG                                                                            \
-    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or " \
+#define DNS_SUB_MSG                                                                                \
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or "   \
     "'.', and must start and end with an alphanumeric character"
 #define DNS_SUB_FMT "[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
 
@@ -37,12 +37,10 @@ static int is_alnum(int c)
 /* ([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9] */
 static int qname_ok(const char *s, size_t n)
 {
-    if (n == 0 || !is_alnum((unsigned char)s[0]) || !is_alnum((unsigned char)s[n - 1]))
-        return 0;
+    if (n == 0 || !is_alnum((unsigned char)s[0]) || !is_alnum((unsigned char)s[n - 1])) return 0;
     for (size_t i = 0; i < n; i++) {
         int c = (unsigned char)s[i];
-        if (!is_alnum(c) && c != '-' && c != '_' && c != '.')
-            return 0;
+        if (!is_alnum(c) && c != '-' && c != '_' && c != '.') return 0;
     }
     return 1;
 }
@@ -50,19 +48,15 @@ static int qname_ok(const char *s, size_t n)
 static int dns_subdomain_ok(const char *s, size_t n)
 {
     size_t start = 0;
-    if (n == 0)
-        return 0;
+    if (n == 0) return 0;
     for (size_t i = 0; i <= n; i++) {
-        if (i < n && s[i] != '.')
-            continue;
+        if (i < n && s[i] != '.') continue;
         size_t len = i - start;
-        if (len == 0)
-            return 0;
+        if (len == 0) return 0;
         for (size_t j = start; j < i; j++) {
             int c = (unsigned char)s[j];
             int lower_alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-            if (!lower_alnum && !(c == '-' && j != start && j != i - 1))
-                return 0;
+            if (!lower_alnum && !(c == '-' && j != start && j != i - 1)) return 0;
         }
         start = i + 1;
     }
@@ -71,8 +65,7 @@ static int dns_subdomain_ok(const char *s, size_t n)
 
 static void add_msg(struct tn_buf *b, const char *msg)
 {
-    if (b->len)
-        tn_buf_puts(b, "; ");
+    if (b->len) tn_buf_puts(b, "; ");
     tn_buf_puts(b, msg);
 }
 
@@ -115,8 +108,8 @@ static int qualified_name_errs(const char *v, struct tn_buf *b)
         n++;
     }
     if (!qname_ok(name, nlen)) {
-        add_msg(b, "name part " QNAME_MSG " " QNAME_EXAMPLES "regex used for validation is '" QNAME_FMT
-                   "')");
+        add_msg(b, "name part " QNAME_MSG " " QNAME_EXAMPLES
+                   "regex used for validation is '" QNAME_FMT "')");
         n++;
     }
     return n;
@@ -131,8 +124,8 @@ static int label_value_errs(const char *v, struct tn_buf *b)
         n++;
     }
     if (len > 0 && !qname_ok(v, len)) {
-        add_msg(b, LVALUE_MSG " " LVALUE_EXAMPLES "regex used for validation is '(" QNAME_FMT
-                              ")?')");
+        add_msg(b,
+                LVALUE_MSG " " LVALUE_EXAMPLES "regex used for validation is '(" QNAME_FMT ")?')");
         n++;
     }
     return n;
@@ -151,8 +144,7 @@ static char *buf_steal(struct tn_buf *b)
 static int finish_validate(struct tn_buf *b, int nerr, struct tn_err *err)
 {
     int rc = 0;
-    if (nerr)
-        rc = tn_err_set(err, TN_EINVAL, "%s", b->data ? b->data : "");
+    if (nerr) rc = tn_err_set(err, TN_EINVAL, "%s", b->data ? b->data : "");
     tn_buf_free(b);
     return rc;
 }
@@ -177,11 +169,21 @@ static void go_quote(struct tn_buf *b, const char *s)
     tn_buf_putc(b, '"');
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         switch (*p) {
-        case '"': tn_buf_puts(b, "\\\""); break;
-        case '\\': tn_buf_puts(b, "\\\\"); break;
-        case '\n': tn_buf_puts(b, "\\n"); break;
-        case '\t': tn_buf_puts(b, "\\t"); break;
-        case '\r': tn_buf_puts(b, "\\r"); break;
+        case '"':
+            tn_buf_puts(b, "\\\"");
+            break;
+        case '\\':
+            tn_buf_puts(b, "\\\\");
+            break;
+        case '\n':
+            tn_buf_puts(b, "\\n");
+            break;
+        case '\t':
+            tn_buf_puts(b, "\\t");
+            break;
+        case '\r':
+            tn_buf_puts(b, "\\r");
+            break;
         default:
             if (*p < 0x20 || *p == 0x7f)
                 tn_buf_printf(b, "\\x%02x", *p);
@@ -207,8 +209,7 @@ static void req_clear(struct tn_label_req *r)
 
 void tn_labelsel_free(struct tn_labelsel *sel)
 {
-    if (!sel)
-        return;
+    if (!sel) return;
     for (size_t i = 0; i < sel->n; i++)
         req_clear(&sel->reqs[i]);
     free(sel->reqs);
@@ -223,12 +224,10 @@ static int cmp_str(const void *a, const void *b)
 static int parse_int64(const char *s, long long *out)
 {
     char *end;
-    if (!*s || *s == ' ')
-        return -1;
+    if (!*s || *s == ' ') return -1;
     errno = 0;
     long long v = strtoll(s, &end, 10);
-    if (errno || *end)
-        return -1;
+    if (errno || *end) return -1;
     *out = v;
     return 0;
 }
@@ -241,8 +240,7 @@ struct errlist {
 
 static void errlist_begin(struct errlist *e)
 {
-    if (e->n++)
-        tn_buf_puts(&e->b, ", ");
+    if (e->n++) tn_buf_puts(&e->b, ", ");
 }
 
 static void go_string_slice(struct tn_buf *b, char **vals, size_t n, int nil)
@@ -253,8 +251,7 @@ static void go_string_slice(struct tn_buf *b, char **vals, size_t n, int nil)
     }
     tn_buf_puts(b, "[]string{");
     for (size_t i = 0; i < n; i++) {
-        if (i)
-            tn_buf_puts(b, ", ");
+        if (i) tn_buf_puts(b, ", ");
         go_quote(b, vals[i]);
     }
     tn_buf_putc(b, '}');
@@ -346,12 +343,10 @@ static int new_requirement(const char *key, enum tn_label_op op, char **vals, si
     r->op = op;
     r->key = strdup(key);
     r->values = nvals ? calloc(nvals, sizeof(char *)) : NULL;
-    if (!r->key || (nvals && !r->values))
-        goto oom;
+    if (!r->key || (nvals && !r->values)) goto oom;
     for (size_t i = 0; i < nvals; i++) {
         r->values[r->nvalues] = strdup(vals[i]);
-        if (!r->values[r->nvalues])
-            goto oom;
+        if (!r->values[r->nvalues]) goto oom;
         r->nvalues++;
     }
     if (r->nvalues > 1) {
@@ -376,8 +371,7 @@ static int sel_add(struct tn_labelsel *sel, struct tn_label_req *r, size_t *cap)
     if (sel->n == *cap) {
         size_t nc = *cap ? *cap * 2 : 4;
         struct tn_label_req *nr = realloc(sel->reqs, nc * sizeof(*nr));
-        if (!nr)
-            return TN_ENOMEM;
+        if (!nr) return TN_ENOMEM;
         sel->reqs = nr;
         *cap = nc;
     }
@@ -445,14 +439,12 @@ static int push_item(struct parser *p, enum tok t, const char *s, size_t n)
     if (p->n == p->cap) {
         size_t nc = p->cap ? p->cap * 2 : 16;
         struct item *ni = realloc(p->items, nc * sizeof(*ni));
-        if (!ni)
-            return TN_ENOMEM;
+        if (!ni) return TN_ENOMEM;
         p->items = ni;
         p->cap = nc;
     }
     char *lit = strndup(s, n);
-    if (!lit)
-        return TN_ENOMEM;
+    if (!lit) return TN_ENOMEM;
     p->items[p->n].tok = t;
     p->items[p->n].lit = lit;
     p->n++;
@@ -467,22 +459,34 @@ static int lex(struct parser *p, const char *s)
             i++;
         int c = (unsigned char)s[i];
         int rc;
-        if (c == 0)
-            return push_item(p, T_EOS, "", 0);
+        if (c == 0) return push_item(p, T_EOS, "", 0);
         if (is_special(c)) {
             /* longest match; the only two-character symbols are "==" and "!=" */
             size_t n = 1;
             enum tok t;
-            if ((c == '=' || c == '!') && s[i + 1] == '=')
-                n = 2;
+            if ((c == '=' || c == '!') && s[i + 1] == '=') n = 2;
             switch (c) {
-            case '=': t = n == 2 ? T_DEQ : T_EQ; break;
-            case '!': t = n == 2 ? T_NEQ : T_NOT; break;
-            case '(': t = T_OPEN; break;
-            case ')': t = T_CLOSE; break;
-            case ',': t = T_COMMA; break;
-            case '>': t = T_GT; break;
-            default: t = T_LT; break;
+            case '=':
+                t = n == 2 ? T_DEQ : T_EQ;
+                break;
+            case '!':
+                t = n == 2 ? T_NEQ : T_NOT;
+                break;
+            case '(':
+                t = T_OPEN;
+                break;
+            case ')':
+                t = T_CLOSE;
+                break;
+            case ',':
+                t = T_COMMA;
+                break;
+            case '>':
+                t = T_GT;
+                break;
+            default:
+                t = T_LT;
+                break;
             }
             rc = push_item(p, t, s + i, n);
             i += n;
@@ -498,8 +502,7 @@ static int lex(struct parser *p, const char *s)
                 t = T_NOTIN;
             rc = push_item(p, t, s + st, n);
         }
-        if (rc)
-            return rc;
+        if (rc) return rc;
     }
 }
 
@@ -507,18 +510,15 @@ static int lex(struct parser *p, const char *s)
 static enum tok look(struct parser *p, int values, const char **lit)
 {
     struct item *it = &p->items[p->pos < p->n ? p->pos : p->n - 1];
-    if (lit)
-        *lit = it->lit;
-    if (values && (it->tok == T_IN || it->tok == T_NOTIN))
-        return T_ID;
+    if (lit) *lit = it->lit;
+    if (values && (it->tok == T_IN || it->tok == T_NOTIN)) return T_ID;
     return it->tok;
 }
 
 static enum tok consume(struct parser *p, int values, const char **lit)
 {
     enum tok t = look(p, values, lit);
-    if (p->pos < p->n - 1)
-        p->pos++;
+    if (p->pos < p->n - 1) p->pos++;
     return t;
 }
 
@@ -531,19 +531,16 @@ struct strset {
 static int strset_add(struct strset *s, const char *x)
 {
     for (size_t i = 0; i < s->n; i++)
-        if (strcmp(s->v[i], x) == 0)
-            return 0;
+        if (strcmp(s->v[i], x) == 0) return 0;
     if (s->n == s->cap) {
         size_t nc = s->cap ? s->cap * 2 : 4;
         char **nv = realloc(s->v, nc * sizeof(char *));
-        if (!nv)
-            return TN_ENOMEM;
+        if (!nv) return TN_ENOMEM;
         s->v = nv;
         s->cap = nc;
     }
     s->v[s->n] = strdup(x);
-    if (!s->v[s->n])
-        return TN_ENOMEM;
+    if (!s->v[s->n]) return TN_ENOMEM;
     s->n++;
     return 0;
 }
@@ -567,27 +564,21 @@ static int parse_identifiers_list(struct parser *p, struct strset *s, struct tn_
         const char *lit, *lit2;
         enum tok t = consume(p, 1, &lit);
         if (t == T_ID) {
-            if (strset_add(s, lit))
-                return oom(err);
+            if (strset_add(s, lit)) return oom(err);
             enum tok t2 = look(p, 1, &lit2);
-            if (t2 == T_COMMA)
-                continue;
-            if (t2 == T_CLOSE)
-                return 0;
+            if (t2 == T_COMMA) continue;
+            if (t2 == T_CLOSE) return 0;
             return tn_err_set(err, TN_EINVAL, "found '%s', expected: ',' or ')'", lit2);
         } else if (t == T_COMMA) {
-            if (s->n == 0 && strset_add(s, ""))
-                return oom(err);
+            if (s->n == 0 && strset_add(s, "")) return oom(err);
             enum tok t2 = look(p, 1, NULL);
             if (t2 == T_CLOSE) {
-                if (strset_add(s, ""))
-                    return oom(err);
+                if (strset_add(s, "")) return oom(err);
                 return 0;
             }
             if (t2 == T_COMMA) {
                 consume(p, 1, NULL);
-                if (strset_add(s, ""))
-                    return oom(err);
+                if (strset_add(s, "")) return oom(err);
             }
         } else {
             return tn_err_set(err, TN_EINVAL, "found '%s', expected: ',', or identifier", lit);
@@ -599,13 +590,11 @@ static int parse_values(struct parser *p, struct strset *s, struct tn_err *err)
 {
     const char *lit;
     enum tok t = consume(p, 1, &lit);
-    if (t != T_OPEN)
-        return tn_err_set(err, TN_EINVAL, "found '%s' expected: '('", lit);
+    if (t != T_OPEN) return tn_err_set(err, TN_EINVAL, "found '%s' expected: '('", lit);
     t = look(p, 1, &lit);
     if (t == T_ID || t == T_COMMA) {
         int rc = parse_identifiers_list(p, s, err);
-        if (rc)
-            return rc;
+        if (rc) return rc;
         if (consume(p, 1, NULL) != T_CLOSE)
             return tn_err_set(err, TN_EINVAL, "found '%s', expected: ')'", lit);
         return 0;
@@ -628,8 +617,7 @@ static int parse_requirement(struct parser *p, struct tn_label_req *r, struct tn
         has_op = 1;
         t = consume(p, 1, &lit);
     }
-    if (t != T_ID)
-        return tn_err_set(err, TN_EINVAL, "found '%s', expected: identifier", lit);
+    if (t != T_ID) return tn_err_set(err, TN_EINVAL, "found '%s', expected: identifier", lit);
     const char *key = lit;
     struct tn_buf kb;
     tn_buf_init(&kb, 0);
@@ -646,20 +634,32 @@ static int parse_requirement(struct parser *p, struct tn_label_req *r, struct tn
     }
     tn_buf_free(&kb);
     enum tok next = look(p, 1, NULL);
-    if (next == T_EOS || next == T_COMMA)
-        has_op = 1; /* Exists unless "!" came first */
-    if (has_op)
-        return new_requirement(key, op, NULL, 0, r, err);
+    if (next == T_EOS || next == T_COMMA) has_op = 1; /* Exists unless "!" came first */
+    if (has_op) return new_requirement(key, op, NULL, 0, r, err);
 
     t = consume(p, 0, &lit);
     switch (t) {
-    case T_IN: op = TN_LABEL_IN; break;
-    case T_EQ: op = TN_LABEL_EQ; break;
-    case T_DEQ: op = TN_LABEL_DEQ; break;
-    case T_GT: op = TN_LABEL_GT; break;
-    case T_LT: op = TN_LABEL_LT; break;
-    case T_NOTIN: op = TN_LABEL_NOTIN; break;
-    case T_NEQ: op = TN_LABEL_NEQ; break;
+    case T_IN:
+        op = TN_LABEL_IN;
+        break;
+    case T_EQ:
+        op = TN_LABEL_EQ;
+        break;
+    case T_DEQ:
+        op = TN_LABEL_DEQ;
+        break;
+    case T_GT:
+        op = TN_LABEL_GT;
+        break;
+    case T_LT:
+        op = TN_LABEL_LT;
+        break;
+    case T_NOTIN:
+        op = TN_LABEL_NOTIN;
+        break;
+    case T_NEQ:
+        op = TN_LABEL_NEQ;
+        break;
     default:
         return tn_err_set(err, TN_EINVAL, "found '%s', expected: in, notin, =, ==, !=, gt, lt",
                           lit);
@@ -694,16 +694,14 @@ static int parse_all(struct parser *p, struct tn_labelsel *sel, struct tn_err *e
     for (;;) {
         const char *lit;
         enum tok t = look(p, 1, &lit);
-        if (t == T_EOS)
-            return 0;
+        if (t == T_EOS) return 0;
         if (t != T_ID && t != T_NOT)
             return tn_err_set(err, TN_EINVAL,
                               "found '%s', expected: !, identifier, or 'end of string'", lit);
         struct tn_label_req r;
         int rc = parse_requirement(p, &r, err);
         if (rc) {
-            if (rc == TN_EINVAL)
-                tn_err_prefix(err, "unable to parse requirement");
+            if (rc == TN_EINVAL) tn_err_prefix(err, "unable to parse requirement");
             return rc;
         }
         if (sel_add(sel, &r, &cap)) {
@@ -711,11 +709,9 @@ static int parse_all(struct parser *p, struct tn_labelsel *sel, struct tn_err *e
             return oom(err);
         }
         t = consume(p, 1, &lit);
-        if (t == T_EOS)
-            return 0;
+        if (t == T_EOS) return 0;
         if (t != T_COMMA)
-            return tn_err_set(err, TN_EINVAL, "found '%s', expected: ',' or 'end of string'",
-                              lit);
+            return tn_err_set(err, TN_EINVAL, "found '%s', expected: ',' or 'end of string'", lit);
         t = look(p, 1, &lit);
         if (t != T_ID && t != T_NOT)
             return tn_err_set(err, TN_EINVAL, "found '%s', expected: identifier after ','", lit);
@@ -728,8 +724,7 @@ int tn_labelsel_parse(const char *s, struct tn_labelsel **out, struct tn_err *er
     struct tn_labelsel *sel = calloc(1, sizeof(*sel));
     int rc;
     *out = NULL;
-    if (!sel)
-        return oom(err);
+    if (!sel) return oom(err);
     rc = lex(&p, s ? s : "");
     if (rc)
         rc = oom(err);
@@ -751,8 +746,8 @@ int tn_labelsel_parse(const char *s, struct tn_labelsel **out, struct tn_err *er
  * metav1.LabelSelector and plain maps
  * ------------------------------------------------------------------------------------- */
 
-static int add_map_reqs(struct tn_labelsel *sel, const json_t *map, size_t *cap,
-                        const char *what, struct tn_err *err)
+static int add_map_reqs(struct tn_labelsel *sel, const json_t *map, size_t *cap, const char *what,
+                        struct tn_err *err)
 {
     const char *k;
     json_t *v;
@@ -763,8 +758,7 @@ static int add_map_reqs(struct tn_labelsel *sel, const json_t *map, size_t *cap,
         char *val = (char *)json_string_value(v);
         struct tn_label_req r;
         int rc = new_requirement(k, TN_LABEL_EQ, &val, 1, &r, err);
-        if (rc)
-            return rc;
+        if (rc) return rc;
         if (sel_add(sel, &r, cap)) {
             req_clear(&r);
             return oom(err);
@@ -779,8 +773,7 @@ int tn_labelsel_from_json(const json_t *ls, struct tn_labelsel **out, struct tn_
     size_t cap = 0;
     int rc = 0;
     *out = NULL;
-    if (!sel)
-        return oom(err);
+    if (!sel) return oom(err);
     if (!ls || json_is_null(ls)) {
         sel->nothing = 1;
         *out = sel;
@@ -797,8 +790,7 @@ int tn_labelsel_from_json(const json_t *ls, struct tn_labelsel **out, struct tn_
             rc = tn_err_set(err, TN_EINVAL, "matchLabels must be an object");
             goto out;
         }
-        if ((rc = add_map_reqs(sel, ml, &cap, "matchLabels", err)))
-            goto out;
+        if ((rc = add_map_reqs(sel, ml, &cap, "matchLabels", err))) goto out;
     }
     if (me && !json_is_null(me)) {
         if (!json_is_array(me)) {
@@ -824,8 +816,8 @@ int tn_labelsel_from_json(const json_t *ls, struct tn_labelsel **out, struct tn_
                 struct tn_buf m;
                 tn_buf_init(&m, 0);
                 go_quote(&m, ops);
-                rc = tn_err_set(err, TN_EINVAL, "%s is not a valid label selector operator",
-                                m.data);
+                rc =
+                    tn_err_set(err, TN_EINVAL, "%s is not a valid label selector operator", m.data);
                 tn_buf_free(&m);
                 goto out;
             }
@@ -843,8 +835,7 @@ int tn_labelsel_from_json(const json_t *ls, struct tn_labelsel **out, struct tn_
             struct tn_label_req r;
             rc = new_requirement(key, op, vals, nv, &r, err);
             free(vals);
-            if (rc)
-                goto out;
+            if (rc) goto out;
             if (sel_add(sel, &r, &cap)) {
                 req_clear(&r);
                 rc = oom(err);
@@ -868,8 +859,7 @@ int tn_labelsel_from_map(const json_t *map, struct tn_labelsel **out, struct tn_
     size_t cap = 0;
     int rc = 0;
     *out = NULL;
-    if (!sel)
-        return oom(err);
+    if (!sel) return oom(err);
     if (map && !json_is_null(map)) {
         if (!json_is_object(map))
             rc = tn_err_set(err, TN_EINVAL, "selector must be a map of strings");
@@ -892,8 +882,7 @@ int tn_labelsel_from_map(const json_t *map, struct tn_labelsel **out, struct tn_
 static int has_value(const struct tn_label_req *r, const char *v)
 {
     for (size_t i = 0; i < r->nvalues; i++)
-        if (strcmp(r->values[i], v) == 0)
-            return 1;
+        if (strcmp(r->values[i], v) == 0) return 1;
     return 0;
 }
 
@@ -925,13 +914,10 @@ static int req_matches(const struct tn_label_req *r, const json_t *labels)
 
 int tn_labelsel_matches_labels(const struct tn_labelsel *sel, const json_t *labels)
 {
-    if (sel->nothing)
-        return 0;
-    if (labels && !json_is_object(labels))
-        labels = NULL;
+    if (sel->nothing) return 0;
+    if (labels && !json_is_object(labels)) labels = NULL;
     for (size_t i = 0; i < sel->n; i++)
-        if (!req_matches(&sel->reqs[i], labels))
-            return 0;
+        if (!req_matches(&sel->reqs[i], labels)) return 0;
     return 1;
 }
 
@@ -951,35 +937,44 @@ char *tn_labelsel_to_string(const struct tn_labelsel *sel)
     tn_buf_init(&b, 0);
     for (size_t i = 0; !sel->nothing && i < sel->n; i++) {
         const struct tn_label_req *r = &sel->reqs[i];
-        if (i)
-            tn_buf_putc(&b, ',');
-        if (r->op == TN_LABEL_NOTEXISTS)
-            tn_buf_putc(&b, '!');
+        if (i) tn_buf_putc(&b, ',');
+        if (r->op == TN_LABEL_NOTEXISTS) tn_buf_putc(&b, '!');
         tn_buf_puts(&b, r->key);
         const char *op = NULL;
         switch (r->op) {
-        case TN_LABEL_EQ: op = "="; break;
-        case TN_LABEL_DEQ: op = "=="; break;
-        case TN_LABEL_NEQ: op = "!="; break;
-        case TN_LABEL_GT: op = ">"; break;
-        case TN_LABEL_LT: op = "<"; break;
-        case TN_LABEL_IN: op = " in "; break;
-        case TN_LABEL_NOTIN: op = " notin "; break;
-        default: break;
+        case TN_LABEL_EQ:
+            op = "=";
+            break;
+        case TN_LABEL_DEQ:
+            op = "==";
+            break;
+        case TN_LABEL_NEQ:
+            op = "!=";
+            break;
+        case TN_LABEL_GT:
+            op = ">";
+            break;
+        case TN_LABEL_LT:
+            op = "<";
+            break;
+        case TN_LABEL_IN:
+            op = " in ";
+            break;
+        case TN_LABEL_NOTIN:
+            op = " notin ";
+            break;
+        default:
+            break;
         }
-        if (!op)
-            continue;
+        if (!op) continue;
         tn_buf_puts(&b, op);
         int set = r->op == TN_LABEL_IN || r->op == TN_LABEL_NOTIN;
-        if (set)
-            tn_buf_putc(&b, '(');
+        if (set) tn_buf_putc(&b, '(');
         for (size_t j = 0; j < r->nvalues; j++) {
-            if (j)
-                tn_buf_putc(&b, ',');
+            if (j) tn_buf_putc(&b, ',');
             tn_buf_puts(&b, r->values[j]);
         }
-        if (set)
-            tn_buf_putc(&b, ')');
+        if (set) tn_buf_putc(&b, ')');
     }
     return buf_steal(&b);
 }
@@ -990,8 +985,7 @@ char *tn_labelsel_to_string(const struct tn_labelsel *sel)
 
 void tn_fieldsel_free(struct tn_fieldsel *sel)
 {
-    if (!sel)
-        return;
+    if (!sel) return;
     for (size_t i = 0; i < sel->n; i++) {
         free(sel->reqs[i].field);
         free(sel->reqs[i].value);
@@ -1007,8 +1001,7 @@ static int unescape_value(const char *s, size_t n, char **res, struct tn_err *er
     size_t o = 0;
     int in_slash = 0;
     *res = NULL;
-    if (!out)
-        return oom(err);
+    if (!out) return oom(err);
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
         if (in_slash) {
@@ -1045,11 +1038,9 @@ int tn_fieldsel_parse(const char *s, struct tn_fieldsel **out, struct tn_err *er
     size_t nterms = 0, len;
     int rc = 0;
     *out = NULL;
-    if (!s)
-        s = "";
+    if (!s) s = "";
     len = strlen(s);
-    if (!sel)
-        return oom(err);
+    if (!sel) return oom(err);
     if (len) {
         /* splitTerms: split on unescaped ',' */
         size_t cap = 1;
@@ -1073,8 +1064,7 @@ int tn_fieldsel_parse(const char *s, struct tn_fieldsel **out, struct tn_err *er
                     in_slash = 1;
                     continue;
                 }
-                if (s[i] != ',')
-                    continue;
+                if (s[i] != ',') continue;
             }
             terms[nterms] = strndup(s + start, i - start);
             if (!terms[nterms]) {
@@ -1088,8 +1078,7 @@ int tn_fieldsel_parse(const char *s, struct tn_fieldsel **out, struct tn_err *er
     }
     for (size_t t = 0; t < nterms; t++) {
         const char *term = terms[t];
-        if (!*term)
-            continue;
+        if (!*term) continue;
         size_t i, oplen = 0;
         int neq = 0;
         for (i = 0; term[i]; i++) {
@@ -1101,8 +1090,7 @@ int tn_fieldsel_parse(const char *s, struct tn_fieldsel **out, struct tn_err *er
             } else if (term[i] == '=') {
                 oplen = 1;
             }
-            if (oplen)
-                break;
+            if (oplen) break;
         }
         if (!oplen) {
             rc = tn_err_set(err, TN_EINVAL, "invalid selector: '%s'; can't understand '%s'", s,
@@ -1111,8 +1099,7 @@ int tn_fieldsel_parse(const char *s, struct tn_fieldsel **out, struct tn_err *er
         }
         const char *rhs = term + i + oplen;
         char *value;
-        if ((rc = unescape_value(rhs, strlen(rhs), &value, err)))
-            goto out;
+        if ((rc = unescape_value(rhs, strlen(rhs), &value, err))) goto out;
         struct tn_field_req *r = &sel->reqs[sel->n];
         r->field = strndup(term, i);
         r->value = value;
@@ -1136,17 +1123,29 @@ out:
 }
 
 static const char *const pod_fields[] = {
-    "spec.nodeName",   "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName",
-    "spec.hostNetwork", "status.phase",      "status.podIP",       "status.nominatedNodeName",
+    "spec.nodeName",
+    "spec.restartPolicy",
+    "spec.schedulerName",
+    "spec.serviceAccountName",
+    "spec.hostNetwork",
+    "status.phase",
+    "status.podIP",
+    "status.nominatedNodeName",
     NULL,
 };
 static const char *const event_fields[] = {
-    "involvedObject.kind",       "involvedObject.namespace",
-    "involvedObject.name",       "involvedObject.uid",
-    "involvedObject.apiVersion", "involvedObject.resourceVersion",
-    "involvedObject.fieldPath",  "reason",
-    "reportingComponent",        "source",
-    "type",                      NULL,
+    "involvedObject.kind",
+    "involvedObject.namespace",
+    "involvedObject.name",
+    "involvedObject.uid",
+    "involvedObject.apiVersion",
+    "involvedObject.resourceVersion",
+    "involvedObject.fieldPath",
+    "reason",
+    "reportingComponent",
+    "source",
+    "type",
+    NULL,
 };
 static const char *const secret_fields[] = {"type", NULL};
 static const char *const node_fields[] = {"spec.unschedulable", NULL};
@@ -1155,8 +1154,7 @@ static const char *const namespace_fields[] = {"status.phase", NULL};
 static int in_list(const char *const *list, const char *s)
 {
     for (; list && *list; list++)
-        if (strcmp(*list, s) == 0)
-            return 1;
+        if (strcmp(*list, s) == 0) return 1;
     return 0;
 }
 
@@ -1164,8 +1162,7 @@ int tn_fieldsel_validate(const struct tn_fieldsel *sel, const char *resource, in
                          struct tn_err *err)
 {
     const char *const *extra = NULL;
-    if (!resource)
-        resource = "";
+    if (!resource) resource = "";
     if (strcmp(resource, "pods") == 0)
         extra = pod_fields;
     else if (strcmp(resource, "events") == 0)
@@ -1189,12 +1186,9 @@ int tn_fieldsel_validate(const struct tn_fieldsel *sel, const char *resource, in
 static char *scalar_string(const json_t *v, const char *def)
 {
     char tmp[64];
-    if (json_is_string(v))
-        return strdup(json_string_value(v));
-    if (json_is_true(v))
-        return strdup("true");
-    if (json_is_false(v))
-        return strdup("false");
+    if (json_is_string(v)) return strdup(json_string_value(v));
+    if (json_is_true(v)) return strdup("true");
+    if (json_is_false(v)) return strdup("false");
     if (json_is_integer(v)) {
         snprintf(tmp, sizeof(tmp), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
         return strdup(tmp);
@@ -1203,8 +1197,7 @@ static char *scalar_string(const json_t *v, const char *def)
         double d = json_real_value(v);
         for (int prec = 15; prec <= 17; prec++) {
             snprintf(tmp, sizeof(tmp), "%.*g", prec, d);
-            if (strtod(tmp, NULL) == d)
-                break;
+            if (strtod(tmp, NULL) == d) break;
         }
         return strdup(tmp);
     }
@@ -1220,8 +1213,7 @@ char *tn_fieldsel_value(const json_t *obj, const char *resource, const char *fie
             return scalar_string(tn_json_get(obj, field), "false");
         if (strcmp(resource, "events") == 0 && strcmp(field, "source") == 0) {
             const char *src = tn_json_str(obj, "source.component", "");
-            if (!*src)
-                src = tn_json_str(obj, "reportingComponent", "");
+            if (!*src) src = tn_json_str(obj, "reportingComponent", "");
             return strdup(src);
         }
     }
@@ -1233,12 +1225,10 @@ int tn_fieldsel_matches_resource(const struct tn_fieldsel *sel, const char *reso
 {
     for (size_t i = 0; i < sel->n; i++) {
         char *v = tn_fieldsel_value(obj, resource, sel->reqs[i].field);
-        if (!v)
-            return 0;
+        if (!v) return 0;
         int eq = strcmp(v, sel->reqs[i].value) == 0;
         free(v);
-        if (eq == sel->reqs[i].neq)
-            return 0;
+        if (eq == sel->reqs[i].neq) return 0;
     }
     return 1;
 }
@@ -1251,8 +1241,7 @@ int tn_fieldsel_matches(const struct tn_fieldsel *sel, const json_t *obj)
 const char *tn_fieldsel_exact(const struct tn_fieldsel *sel, const char *field)
 {
     for (size_t i = 0; i < sel->n; i++)
-        if (!sel->reqs[i].neq && strcmp(sel->reqs[i].field, field) == 0)
-            return sel->reqs[i].value;
+        if (!sel->reqs[i].neq && strcmp(sel->reqs[i].field, field) == 0) return sel->reqs[i].value;
     return NULL;
 }
 
@@ -1261,13 +1250,11 @@ char *tn_fieldsel_to_string(const struct tn_fieldsel *sel)
     struct tn_buf b;
     tn_buf_init(&b, 0);
     for (size_t i = 0; i < sel->n; i++) {
-        if (i)
-            tn_buf_putc(&b, ',');
+        if (i) tn_buf_putc(&b, ',');
         tn_buf_puts(&b, sel->reqs[i].field);
         tn_buf_puts(&b, sel->reqs[i].neq ? "!=" : "=");
         for (const char *p = sel->reqs[i].value; *p; p++) {
-            if (*p == '\\' || *p == ',' || *p == '=')
-                tn_buf_putc(&b, '\\');
+            if (*p == '\\' || *p == ',' || *p == '=') tn_buf_putc(&b, '\\');
             tn_buf_putc(&b, *p);
         }
     }

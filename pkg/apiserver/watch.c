@@ -134,7 +134,7 @@ static int passes(const struct tn_watcher *w, const json_t *obj)
 {
     if (w->labels && !tn_labelsel_matches(w->labels, obj))
         return 0;
-    if (w->fields && !tn_fieldsel_matches(w->fields, obj))
+    if (w->fields && !tn_fieldsel_matches_resource(w->fields, w->key + strcspn(w->key, "/") + 1, obj))
         return 0;
     return 1;
 }

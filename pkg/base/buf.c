@@ -120,8 +120,11 @@ int tn_buf_json_str(struct tn_buf *b, const char *s)
 
 char *tn_buf_steal(struct tn_buf *b, size_t *len)
 {
-    if (!b->data && grow(b, 0))
-        return NULL;
+    if (!b->data) {
+        if (grow(b, 0))
+            return NULL;
+        b->data[0] = 0;
+    }
     char *d = b->data;
     if (len)
         *len = b->len;

@@ -55,8 +55,7 @@ static void check_patch_fails(patch_fn fn, const char *orig_s, const char *patch
     json_t *got = fn(orig, patch, &err);
     ck_assert_msg(got == NULL, "patch unexpectedly succeeded");
     ck_assert_int_eq(err.code, code);
-    if (want_msg)
-        ck_assert_str_eq(err.msg, want_msg);
+    if (want_msg) ck_assert_str_eq(err.msg, want_msg);
     ck_assert(json_equal(orig, orig_copy));
     json_decref(orig);
     json_decref(patch);
@@ -236,8 +235,7 @@ START_TEST(json_edge_cases)
     check_patch(tn_patch_json, "{\"a\":1}", "[{\"op\":\"test\",\"path\":\"/a\",\"value\":1.0}]",
                 "{\"a\":1}");
     check_patch(tn_patch_json, "{\"a\":1}", "[]", "{\"a\":1}");
-    check_patch(tn_patch_json,
-                "{\"metadata\":{\"labels\":{\"app\":\"x\"}}}",
+    check_patch(tn_patch_json, "{\"metadata\":{\"labels\":{\"app\":\"x\"}}}",
                 "[{\"op\":\"add\",\"path\":\"/metadata/labels/app.kubernetes.io~1name\","
                 "\"value\":\"y\"}]",
                 "{\"metadata\":{\"labels\":{\"app\":\"x\",\"app.kubernetes.io/name\":\"y\"}}}");
@@ -256,8 +254,9 @@ START_TEST(json_edge_cases)
                       "\"01\"");
     check_patch_fails(tn_patch_json, "{\"a\":[1,2]}", "[{\"op\":\"remove\",\"path\":\"/a/-\"}]",
                       TN_EINVAL, NULL);
-    check_patch_fails(tn_patch_json, "{\"a\":1}", "[{\"op\":\"replace\",\"path\":\"/b\","
-                                                  "\"value\":1}]",
+    check_patch_fails(tn_patch_json, "{\"a\":1}",
+                      "[{\"op\":\"replace\",\"path\":\"/b\","
+                      "\"value\":1}]",
                       TN_EINVAL,
                       "json patch operation 0 (replace) on path \"/b\": path does not exist");
     check_patch_fails(tn_patch_json, "{\"a\":{\"b\":1}}",
@@ -276,21 +275,21 @@ START_TEST(json_edge_cases)
                       TN_EINVAL, NULL);
     check_patch_fails(tn_patch_json, "{\"a\":1}", "[{\"op\":\"add\",\"path\":\"/b\"}]", TN_EINVAL,
                       "json patch operation 0 (add) on path \"/b\": missing \"value\"");
-    check_patch_fails(tn_patch_json, "{\"a\":1}", "[{\"op\":\"frob\",\"path\":\"/b\"}]",
-                      TN_EINVAL, "json patch operation 0: unknown op \"frob\"");
+    check_patch_fails(tn_patch_json, "{\"a\":1}", "[{\"op\":\"frob\",\"path\":\"/b\"}]", TN_EINVAL,
+                      "json patch operation 0: unknown op \"frob\"");
     check_patch_fails(tn_patch_json, "{\"a\":1}", "[{\"path\":\"/b\"}]", TN_EINVAL,
                       "json patch operation 0: missing \"op\"");
     check_patch_fails(tn_patch_json, "{\"a\":1}", "{\"op\":\"add\"}", TN_EINVAL,
                       "json patch must be an array of operations");
-    check_patch_fails(tn_patch_json, "{\"a\":1}", "[{\"op\":\"remove\",\"path\":\"\"}]",
-                      TN_EINVAL, NULL);
+    check_patch_fails(tn_patch_json, "{\"a\":1}", "[{\"op\":\"remove\",\"path\":\"\"}]", TN_EINVAL,
+                      NULL);
     check_patch_fails(tn_patch_json, "{\"a\":\"s\"}",
                       "[{\"op\":\"add\",\"path\":\"/a/b\",\"value\":1}]", TN_EINVAL, NULL);
 
     json_t *big = json_array();
     for (int i = 0; i <= TN_PATCH_MAX_JSON_OPS; i++)
-        json_array_append_new(big, json_pack("{s:s,s:s,s:i}", "op", "test", "path", "", "value",
-                                             1));
+        json_array_append_new(big,
+                              json_pack("{s:s,s:s,s:i}", "op", "test", "path", "", "value", 1));
     json_t *doc = json_integer(1);
     struct tn_err err = {0};
     ck_assert_ptr_null(tn_patch_json(doc, big, &err));
@@ -325,8 +324,9 @@ START_TEST(smp_containers_by_name)
     smp(pod, "{\"spec\":{\"containers\":[{\"name\":\"a\",\"$patch\":\"delete\"}]}}",
         "{" POD_HEAD ",\"spec\":{\"containers\":[{\"name\":\"b\",\"image\":\"b:1\"}]}}");
     /* $patch: replace on the list */
-    smp(pod, "{\"spec\":{\"containers\":[{\"$patch\":\"replace\"},{\"name\":\"z\",\"image\":"
-             "\"z:1\",\"args\":null}]}}",
+    smp(pod,
+        "{\"spec\":{\"containers\":[{\"$patch\":\"replace\"},{\"name\":\"z\",\"image\":"
+        "\"z:1\",\"args\":null}]}}",
         "{" POD_HEAD ",\"spec\":{\"containers\":[{\"name\":\"z\",\"image\":\"z:1\"}]}}");
     /* the list does not exist yet */
     smp("{" POD_HEAD "}", "{\"spec\":{\"containers\":[{\"name\":\"a\",\"image\":\"x\"}]}}",
@@ -345,7 +345,8 @@ START_TEST(smp_env_and_ports)
                       "\"ports\":[{\"containerPort\":80,\"protocol\":\"TCP\"}]}]}}";
     smp(pod,
         "{\"spec\":{\"containers\":[{\"name\":\"a\",\"env\":[{\"name\":\"Y\",\"value\":\"3\"},"
-        "{\"name\":\"Z\",\"value\":\"4\"}],\"ports\":[{\"containerPort\":80,\"name\":\"http\"}]}]}}",
+        "{\"name\":\"Z\",\"value\":\"4\"}],\"ports\":[{\"containerPort\":80,\"name\":\"http\"}]}]}"
+        "}",
         "{" POD_HEAD ",\"spec\":{\"containers\":[{\"name\":\"a\",\"image\":\"i\","
         "\"env\":[{\"name\":\"X\",\"value\":\"1\"},{\"name\":\"Y\",\"value\":\"3\"},"
         "{\"name\":\"Z\",\"value\":\"4\"}],"
@@ -461,8 +462,8 @@ START_TEST(smp_maps_and_directives)
     check_patch_fails(tn_patch_strategic, pod,
                       "{\"spec\":{\"nodeSelector\":{\"$patch\":\"frob\"}}}", TN_EINVAL,
                       "spec.nodeSelector: unknown patch type: frob in map: {\"$patch\":\"frob\"}");
-    check_patch_fails(tn_patch_strategic, pod,
-                      "{\"spec\":{\"containers\":[{\"image\":\"x\"}]}}", TN_EINVAL,
+    check_patch_fails(tn_patch_strategic, pod, "{\"spec\":{\"containers\":[{\"image\":\"x\"}]}}",
+                      TN_EINVAL,
                       "spec.containers: map: {\"image\":\"x\"} does not contain declared merge "
                       "key: name");
     check_patch_fails(tn_patch_strategic, pod,

@@ -37,14 +37,14 @@ static void parse_fails(const char *s, const char *want)
     ck_assert_str_eq(err.msg, want);
 }
 
-#define QNAME_DETAIL                                                                           \
-    "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and "   \
-    "end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex "   \
+#define QNAME_DETAIL                                                                               \
+    "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and "      \
+    "end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex "      \
     "used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"
-#define VALUE_DETAIL                                                                           \
-    "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or " \
-    "'.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or "          \
-    "'my_value',  or '12345', regex used for validation is "                                   \
+#define VALUE_DETAIL                                                                               \
+    "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or "    \
+    "'.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or "             \
+    "'my_value',  or '12345', regex used for validation is "                                       \
     "'(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"
 
 START_TEST(label_parse_valid)
@@ -88,7 +88,8 @@ START_TEST(label_parse_errors)
     parse_fails("!a=b", "found '=', expected: ',' or 'end of string'");
     parse_fails("!", "unable to parse requirement: found '', expected: identifier");
     parse_fails("a=(", "unable to parse requirement: found '(', expected: identifier");
-    parse_fails("a@b=c", "unable to parse requirement: <nil>: Invalid value: \"a@b\": " QNAME_DETAIL);
+    parse_fails("a@b=c",
+                "unable to parse requirement: <nil>: Invalid value: \"a@b\": " QNAME_DETAIL);
     parse_fails("a=b@c",
                 "unable to parse requirement: values[0][a]: Invalid value: \"b@c\": " VALUE_DETAIL);
     parse_fails("a>b", "unable to parse requirement: values[0]: Invalid value: \"b\": for 'Gt', "
@@ -172,8 +173,7 @@ static char *from_json_str(const char *js, struct tn_err *err, int *rc)
     json_t *v = js ? J(js) : NULL;
     *rc = tn_labelsel_from_json(v, &sel, err);
     json_decref(v);
-    if (*rc)
-        return NULL;
+    if (*rc) return NULL;
     char *s = tn_labelsel_to_string(sel);
     tn_labelsel_free(sel);
     return s;
@@ -183,13 +183,13 @@ START_TEST(label_from_json)
 {
     struct tn_err err = {0};
     int rc;
-    char *s = from_json_str(
-        "{\"matchLabels\":{\"tier\":\"fe\",\"app\":\"web\"},\"matchExpressions\":["
-        "{\"key\":\"env\",\"operator\":\"In\",\"values\":[\"prod\",\"dev\"]},"
-        "{\"key\":\"canary\",\"operator\":\"DoesNotExist\"},"
-        "{\"key\":\"zone\",\"operator\":\"NotIn\",\"values\":[\"b\"]},"
-        "{\"key\":\"gpu\",\"operator\":\"Exists\"}]}",
-        &err, &rc);
+    char *s =
+        from_json_str("{\"matchLabels\":{\"tier\":\"fe\",\"app\":\"web\"},\"matchExpressions\":["
+                      "{\"key\":\"env\",\"operator\":\"In\",\"values\":[\"prod\",\"dev\"]},"
+                      "{\"key\":\"canary\",\"operator\":\"DoesNotExist\"},"
+                      "{\"key\":\"zone\",\"operator\":\"NotIn\",\"values\":[\"b\"]},"
+                      "{\"key\":\"gpu\",\"operator\":\"Exists\"}]}",
+                      &err, &rc);
     ck_assert_msg(rc == 0, "%s", err.msg);
     ck_assert_str_eq(s, "app=web,!canary,env in (dev,prod),gpu,tier=fe,zone notin (b)");
     free(s);
