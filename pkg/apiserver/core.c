@@ -718,7 +718,7 @@ int tn_obj_update(struct tn_apiserver *a, const struct tn_rtype *t, const char *
         else
             json_object_del(nobj, "status");
     } else {
-        nobj = json_incref(obj);
+        nobj = json_deep_copy(obj); /* the caller's object is not the stored one */
         if (t->has_status) {
             json_t *ost = json_object_get(old, "status");
             if (ost)
