@@ -209,6 +209,13 @@ static json_t *group_list(struct tn_apiserver *a)
 
 static void handle_openapi(struct tn_apiserver *a, struct tn_http_req *req, const char *path)
 {
+    const char *acc = tn_http_header(req, "accept");
+    if (strcmp(path, "/openapi/v2") == 0 && acc && strstr(acc, "protobuf") &&
+        !strstr(acc, "json")) {
+        /* client-go asks for v2 only as protobuf; 406 makes kubectl use v3 and its own types */
+        send_error(req, 406, "NotAcceptable", "only application/json is served for /openapi/v2");
+        return;
+    }
     json_t *descs = tn_registry_descriptors(&a->reg);
     json_t *doc = NULL;
     if (strcmp(path, "/openapi/v2") == 0) {
