@@ -427,9 +427,9 @@ static int jp_op(json_t **doc, const char *op, const json_t *o, const struct ptr
     /* move, copy */
     json_t *src = ptr_get(*doc, from, from->n, why, whyn);
     if (!src) {
-        char tmp[128];
-        snprintf(tmp, sizeof(tmp), "%s", why);
-        snprintf(why, whyn, "\"from\" %s", tmp);
+        char tmp[512];
+        snprintf(tmp, sizeof(tmp), "%.500s", why);
+        snprintf(why, whyn, "\"from\" %.500s", tmp);
         return TN_EINVAL;
     }
     if (op[0] == 'c') {

@@ -54,6 +54,7 @@ struct tn_http_timer {
     struct tn_http_server *srv;
     tn_http_fn fn;
     void *arg;
+    struct tn_http_timer *prev, *next; /* pending timers, freed with the server */
 };
 
 struct tn_http_server {
@@ -65,6 +66,7 @@ struct tn_http_server {
     struct post *posts, *posts_tail;
     unsigned char *scratch; /* LWS_PRE + TN_HTTP_CHUNK */
     struct lws_protocols *protocols; /* must outlive the vhost */
+    struct tn_http_timer *timers;
 };
 
 struct pss {
@@ -583,9 +585,20 @@ int tn_http_server_post(struct tn_http_server *s, tn_http_fn fn, void *arg)
     return 0;
 }
 
+static void timer_unlink(struct tn_http_timer *t)
+{
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        t->srv->timers = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+}
+
 static void timer_cb(lws_sorted_usec_list_t *sul)
 {
     struct tn_http_timer *t = (struct tn_http_timer *)sul;
+    timer_unlink(t);
     tn_http_fn fn = t->fn;
     void *arg = t->arg;
     free(t);
@@ -601,6 +614,10 @@ struct tn_http_timer *tn_http_timer_add(struct tn_http_server *s, int64_t delay_
     t->srv = s;
     t->fn = fn;
     t->arg = arg;
+    t->next = s->timers;
+    if (s->timers)
+        s->timers->prev = t;
+    s->timers = t;
     lws_sul_schedule(s->ctx, 0, &t->sul, timer_cb, (lws_usec_t)delay_ms * LWS_US_PER_MS);
     return t;
 }
@@ -610,6 +627,7 @@ void tn_http_timer_cancel(struct tn_http_timer *t)
     if (!t)
         return;
     lws_sul_cancel(&t->sul);
+    timer_unlink(t);
     free(t);
 }
 
@@ -620,6 +638,11 @@ void tn_http_server_free(struct tn_http_server *s)
     if (s->ctx) {
         lws_context_destroy(s->ctx);
         s->ctx = NULL;
+    }
+    while (s->timers) {
+        struct tn_http_timer *t = s->timers;
+        s->timers = t->next;
+        free(t);
     }
     free(s->protocols);
     struct post *p = s->posts;
