@@ -76,10 +76,15 @@ sanitize: deps
 # Fuzzing with libFuzzer (clang). fuzz-smoke runs each target briefly over its corpus.
 FUZZ_SRCS := $(sort $(wildcard test/fuzz/fuzz_*.c))
 FUZZ_BINS := $(FUZZ_SRCS:test/fuzz/%.c=build-fuzz/%)
-build-fuzz/%: test/fuzz/%.c $(PKG_SRCS)
-	@mkdir -p build-fuzz
-	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Ipkg $(PKG_CFLAGS) \
-	  -o $@ $< $(PKG_SRCS) $(PKG_LIBS) -lpthread -lm
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=address,undefined -Ipkg $(PKG_CFLAGS)
+FUZZ_OBJS := $(PKG_SRCS:%.c=build-fuzz/obj/%.o)
+build-fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+build-fuzz/libtn-fuzz.a: $(FUZZ_OBJS)
+	rm -f $@ && ar rcs $@ $^
+build-fuzz/%: test/fuzz/%.c build-fuzz/libtn-fuzz.a
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< build-fuzz/libtn-fuzz.a $(PKG_LIBS) -lpthread -lm
 fuzz-smoke: $(FUZZ_BINS)
 	@bash test/fuzz/run.sh smoke $(FUZZ_BINS)
 fuzz: $(FUZZ_BINS)
@@ -101,3 +106,4 @@ clean:
 	rm -rf build build-san build-fuzz
 
 -include $(PKG_OBJS:.o=.d)
+-include $(FUZZ_OBJS:.o=.d)

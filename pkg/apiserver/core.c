@@ -336,6 +336,19 @@ static int persist(struct tn_apiserver *a, const struct tn_rtype *t, json_t *obj
     return 0;
 }
 
+/* Empty lists and maps in metadata are omitted, as Go's omitempty does on the real server. */
+static void normalize_meta(json_t *obj)
+{
+    json_t *meta = json_object_get(obj, "metadata");
+    const char *keys[] = {"finalizers", "ownerReferences", "labels", "annotations"};
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        json_t *v = json_object_get(meta, keys[i]);
+        if (json_is_null(v) || (json_is_array(v) && json_array_size(v) == 0) ||
+            (json_is_object(v) && json_object_size(v) == 0))
+            json_object_del(meta, keys[i]);
+    }
+}
+
 /* Kind-specific defaulting and validation of built-in objects. */
 static void builtin_prepare(struct tn_apiserver *a, const struct tn_rtype *t, json_t *obj,
                             const json_t *old, struct tn_causes *c)
@@ -597,6 +610,7 @@ int tn_obj_create(struct tn_apiserver *a, const struct tn_rtype *t, const char *
     json_object_set_new(meta, "uid", json_string(uid));
     json_object_set_new(meta, "creationTimestamp", json_string(now));
     json_object_set_new(meta, "generation", json_integer(1));
+    normalize_meta(obj);
     if (t->builtin)
         builtin_prepare(a, t, obj, NULL, &rep->causes);
     else
@@ -766,6 +780,7 @@ int tn_obj_update(struct tn_apiserver *a, const struct tn_rtype *t, const char *
             }
         }
     }
+    normalize_meta(nobj);
     if (t->builtin)
         builtin_prepare(a, t, nobj, old, &rep->causes);
     else
