@@ -204,10 +204,12 @@ int tn_store_list(struct tn_store *s, const char *res, const char *ns, const cha
                   const char *after_name, long limit, tn_store_row_fn fn, void *arg)
 {
     char sql[512];
+    /* within one namespace compare the name alone: a row-value comparison there makes sqlite
+     * sort the remaining rows for every page */
+    const char *after = !after_ns ? "" : ns ? " AND name > ?4" : " AND (ns, name) > (?3, ?4)";
     snprintf(sql, sizeof(sql),
              "SELECT ns, name, data, rv FROM objects WHERE res=?1%s%s ORDER BY ns, name%s",
-             ns ? " AND ns=?2" : "", after_ns ? " AND (ns, name) > (?3, ?4)" : "",
-             limit > 0 ? " LIMIT ?5" : "");
+             ns ? " AND ns=?2" : "", after, limit > 0 ? " LIMIT ?5" : "");
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
         return TN_EIO;
@@ -215,7 +217,8 @@ int tn_store_list(struct tn_store *s, const char *res, const char *ns, const cha
     if (ns)
         sqlite3_bind_text(st, 2, ns, -1, SQLITE_STATIC);
     if (after_ns) {
-        sqlite3_bind_text(st, 3, after_ns, -1, SQLITE_STATIC);
+        if (!ns)
+            sqlite3_bind_text(st, 3, after_ns, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 4, after_name ? after_name : "", -1, SQLITE_STATIC);
     }
     if (limit > 0)

@@ -316,8 +316,10 @@ static void server_stop(struct server *s)
         kill(s->pid, SIGTERM);
         int st, reaped = 0;
         for (int i = 0; i < 100 && !reaped; i++) { /* up to 5 s for a clean stop */
-            if (waitpid(s->pid, &st, WNOHANG) == s->pid) reaped = 1;
-            else sleep_ms(50);
+            if (waitpid(s->pid, &st, WNOHANG) == s->pid)
+                reaped = 1;
+            else
+                sleep_ms(50);
         }
         if (!reaped) {
             fprintf(stderr, "apiserver_bench: server %d ignored SIGTERM for 5 s; killing\n",
@@ -357,8 +359,10 @@ static int server_start(struct server *s, const char *bin, const char *data_mode
         s->dir[0] = '\0';
         return -1;
     }
-    if (strcmp(data_mode, "memory") == 0) snprintf(s->data, sizeof s->data, ":memory:");
-    else snprintf(s->data, sizeof s->data, "%s/apiserver.db", s->dir);
+    if (strcmp(data_mode, "memory") == 0)
+        snprintf(s->data, sizeof s->data, ":memory:");
+    else
+        snprintf(s->data, sizeof s->data, "%s/apiserver.db", s->dir);
     snprintf(s->log, sizeof s->log, "%s/server.log", s->dir);
     char kc[PATH_MAX + 16];
     snprintf(kc, sizeof kc, "%s/kubeconfig", s->dir);
@@ -450,12 +454,11 @@ static int install_crd(const struct server *s)
     int rc = -1;
     if (client_init(&c) != 0) goto out;
     char url[256];
-    snprintf(url, sizeof url, "%s/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
-             s->base);
+    snprintf(url, sizeof url, "%s/apis/apiextensions.k8s.io/v1/customresourcedefinitions", s->base);
     long st = client_do(&c, "POST", url, CRD_JSON);
     if (st != 201 && st != 200) {
-        fprintf(stderr, "apiserver_bench: creating the CRD: status %ld %s %.300s\n", st,
-                c.errbuf, c.body.p ? c.body.p : "");
+        fprintf(stderr, "apiserver_bench: creating the CRD: status %ld %s %.300s\n", st, c.errbuf,
+                c.body.p ? c.body.p : "");
         goto out;
     }
     snprintf(url, sizeof url, "%s" ITEMS_PATH "?limit=1", s->base);
@@ -517,8 +520,8 @@ static void *writer_main(void *arg)
             w->lat[w->nlat++] = t1 - t0;
         } else {
             if (!w->firsterr[0])
-                snprintf(w->firsterr, sizeof w->firsterr, "item %ld: status %ld %s %.150s", i,
-                         st, c.errbuf, c.body.p ? c.body.p : "");
+                snprintf(w->firsterr, sizeof w->firsterr, "item %ld: status %ld %s %.150s", i, st,
+                         c.errbuf, c.body.p ? c.body.p : "");
             w->errors++;
         }
     }
@@ -688,7 +691,7 @@ struct watcher {
     atomic_long measured;
     atomic_long warm;
     atomic_int headers;
-    long bad;      /* unparseable lines or ERROR events */
+    long bad; /* unparseable lines or ERROR events */
     char badmsg[200];
     CURLcode result;
 };
@@ -815,8 +818,10 @@ static int phase_watch(const struct opts *o, const struct server *s, const char 
         w->lat = calloc((size_t)o->events + 1, sizeof *w->lat);
         w->h = curl_easy_init();
         if (!w->lat || !w->h) goto out;
-        snprintf(w->url, sizeof w->url, "%s" ITEMS_PATH "?watch=1&resourceVersion=%s"
-                 "&timeoutSeconds=%ld", s->base, rv, bound_s);
+        snprintf(w->url, sizeof w->url,
+                 "%s" ITEMS_PATH "?watch=1&resourceVersion=%s"
+                 "&timeoutSeconds=%ld",
+                 s->base, rv, bound_s);
         curl_easy_setopt(w->h, CURLOPT_URL, w->url);
         curl_easy_setopt(w->h, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(w->h, CURLOPT_TCP_NODELAY, 1L);
@@ -861,8 +866,10 @@ static int phase_watch(const struct opts *o, const struct server *s, const char 
             nh += atomic_load(&ws[i].headers) != 0;
             nwarm += atomic_load(&ws[i].warm) != 0;
         }
-        fprintf(stderr, "apiserver_bench: %s: after 10 s only %d/%d watches have headers, %d/%d an "
-                "event\n", mode, nh, nw, nwarm, nw);
+        fprintf(stderr,
+                "apiserver_bench: %s: after 10 s only %d/%d watches have headers, %d/%d an "
+                "event\n",
+                mode, nh, nw, nwarm, nw);
         goto out;
     }
 
@@ -879,10 +886,10 @@ static int phase_watch(const struct opts *o, const struct server *s, const char 
         }
         snprintf(url, sizeof url, "%s" ITEMS_PATH "/item-%06ld", s->base, i % o->objects);
         int64_t sent = now_ns();
-        snprintf(body, sizeof body, "{\"spec\":{\"sentNs\":%lld,\"seq\":%ld}}", (long long)sent,
-                 i);
+        snprintf(body, sizeof body, "{\"spec\":{\"sentNs\":%lld,\"seq\":%ld}}", (long long)sent, i);
         long st = client_do(&c, "PATCH", url, body);
-        if (st == 200) plat[np++] = now_ns() - sent;
+        if (st == 200)
+            plat[np++] = now_ns() - sent;
         else if (perr++ == 0)
             fprintf(stderr, "apiserver_bench: %s patch %ld: status %ld %s %.200s\n", mode, i, st,
                     c.errbuf, c.body.p ? c.body.p : "");
@@ -910,10 +917,8 @@ static int phase_watch(const struct opts *o, const struct server *s, const char 
         if (m < np) dropped += np - m;
         bad += ws[i].bad;
         if (ws[i].bad && bad == ws[i].bad)
-            fprintf(stderr, "apiserver_bench: %s watcher %d bad line: %s\n", mode, i,
-                    ws[i].badmsg);
-        if (ws[i].result != CURLE_OK && ws[i].result != CURLE_ABORTED_BY_CALLBACK &&
-            m < np)
+            fprintf(stderr, "apiserver_bench: %s watcher %d bad line: %s\n", mode, i, ws[i].badmsg);
+        if (ws[i].result != CURLE_OK && ws[i].result != CURLE_ABORTED_BY_CALLBACK && m < np)
             fprintf(stderr, "apiserver_bench: %s watcher %d ended early: %s\n", mode, i,
                     curl_easy_strerror(ws[i].result));
     }
@@ -935,8 +940,8 @@ static int phase_watch(const struct opts *o, const struct server *s, const char 
     fig(mode, "watch_streams", (double)nw, 0, "streams", T_NONE, 0);
     fig(mode, "watch_updates_sent", (double)np, 0, "updates", T_NONE, 0);
     fig(mode, "watch_update_rate", (double)np / secs, 0, "updates/s", T_NONE, 0);
-    fig(mode, "watch_update_latency_p50", (double)pct(plat, (size_t)np, 50) / 1e6, 2, "ms",
-        T_NONE, 0);
+    fig(mode, "watch_update_latency_p50", (double)pct(plat, (size_t)np, 50) / 1e6, 2, "ms", T_NONE,
+        0);
     fig(mode, "watch_deliveries", (double)n, 0, "events", T_NONE, 0);
     fig(mode, "watch_latency_p50", (double)pct(all, n, 50) / 1e6, 2, "ms", T_NONE, 0);
     fig(mode, "watch_latency_p90", (double)pct(all, n, 90) / 1e6, 2, "ms", T_NONE, 0);
@@ -945,8 +950,8 @@ static int phase_watch(const struct opts *o, const struct server *s, const char 
     fig(mode, "watch_missed_deliveries", (double)dropped, 0, "events", T_EQ, 0);
     fig(mode, "watch_errors", (double)(bad + perr), 0, "count", T_EQ, 0);
     if (cpu0 >= 0 && cpu1 >= 0)
-        fig(mode, "server_cpu_per_update", (cpu1 - cpu0) * 1000 / (np ? (double)np : 1), 1,
-            "us", T_NONE, 0);
+        fig(mode, "server_cpu_per_update", (cpu1 - cpu0) * 1000 / (np ? (double)np : 1), 1, "us",
+            T_NONE, 0);
     free(plat);
     rc = np > 0 && n > 0 && !g_interrupted ? 0 : -1;
 out:
@@ -1009,20 +1014,19 @@ out:
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "Usage: apiserver_bench [options]\n"
-            "Starts tandem-apiserver on 127.0.0.1 and prints write, watch, list and memory "
-            "figures.\n\n"
-            "  --server PATH      tandem-apiserver binary (default: <dir of this>/../bin/"
-            "tandem-apiserver)\n"
-            "  --mode M           file|memory|both (default both)\n"
-            "  --objects N        Items to create and list (default 10000)\n"
-            "  --conns N          keep-alive connections for creates (default 4)\n"
-            "  --watchers N       concurrent watch streams (default 50)\n"
-            "  --events N         updates sent while watching (default 2000)\n"
-            "  --interval-us N    spacing of those updates (default 1000)\n"
-            "  --runs N           list repetitions, median reported (default 5)\n"
-            "  --page-limit N     page size of the paged list (default 500)\n");
+    fprintf(f, "Usage: apiserver_bench [options]\n"
+               "Starts tandem-apiserver on 127.0.0.1 and prints write, watch, list and memory "
+               "figures.\n\n"
+               "  --server PATH      tandem-apiserver binary (default: <dir of this>/../bin/"
+               "tandem-apiserver)\n"
+               "  --mode M           file|memory|both (default both)\n"
+               "  --objects N        Items to create and list (default 10000)\n"
+               "  --conns N          keep-alive connections for creates (default 4)\n"
+               "  --watchers N       concurrent watch streams (default 50)\n"
+               "  --events N         updates sent while watching (default 2000)\n"
+               "  --interval-us N    spacing of those updates (default 1000)\n"
+               "  --runs N           list repetitions, median reported (default 5)\n"
+               "  --page-limit N     page size of the paged list (default 500)\n");
 }
 
 static int parse_long(const char *s, long min, long max, long *out)
@@ -1039,13 +1043,17 @@ int main(int argc, char **argv)
 {
     static char defbin[PATH_MAX + 64];
     struct opts o = {NULL, 10000, 4, 50, 2000, 1000, 5, 500, 1, 1};
-    static const struct option lo[] = {
-        {"server", required_argument, 0, 's'},   {"mode", required_argument, 0, 'm'},
-        {"objects", required_argument, 0, 'n'},  {"conns", required_argument, 0, 'c'},
-        {"watchers", required_argument, 0, 'w'}, {"events", required_argument, 0, 'e'},
-        {"interval-us", required_argument, 0, 'i'}, {"runs", required_argument, 0, 'r'},
-        {"page-limit", required_argument, 0, 'p'}, {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+    static const struct option lo[] = {{"server", required_argument, 0, 's'},
+                                       {"mode", required_argument, 0, 'm'},
+                                       {"objects", required_argument, 0, 'n'},
+                                       {"conns", required_argument, 0, 'c'},
+                                       {"watchers", required_argument, 0, 'w'},
+                                       {"events", required_argument, 0, 'e'},
+                                       {"interval-us", required_argument, 0, 'i'},
+                                       {"runs", required_argument, 0, 'r'},
+                                       {"page-limit", required_argument, 0, 'p'},
+                                       {"help", no_argument, 0, 'h'},
+                                       {0, 0, 0, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         int bad = 0;

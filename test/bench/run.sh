@@ -3,7 +3,7 @@
 # their figures. What `make bench` runs. Benchmarks print figures; they never fail on a missed
 # target, so a non-zero exit here means a benchmark could not run.
 set -u
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 BUILD=${BUILD:-build}
 BENCH_TIMEOUT=${BENCH_TIMEOUT:-900}
 
@@ -24,7 +24,7 @@ failed=0
 ran=0
 echo "machine: $(nproc) cores, $(uname -srm), $(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)"
 for b in "$BUILD"/bench/*; do
-    [ -f "$b" ] && [ -x "$b" ] || continue
+    if [ ! -f "$b" ] || [ ! -x "$b" ]; then continue; fi
     name=$(basename "$b")
     ran=$((ran + 1))
     echo
