@@ -13,8 +13,7 @@ static struct tn_apiserver *g_server;
 static void on_signal(int sig)
 {
     (void)sig;
-    if (g_server)
-        tn_apiserver_stop(g_server);
+    if (g_server) tn_apiserver_stop(g_server);
 }
 
 static void usage(FILE *out)
@@ -75,22 +74,37 @@ int main(int argc, char **argv)
             char *end;
             if (!colon || (cfg.port = (int)strtol(colon + 1, &end, 10), *end) || cfg.port < 0 ||
                 cfg.port > 65535) {
-                fprintf(stderr, "tandem-apiserver: --listen wants ADDR:PORT, got \"%s\"\n",
-                        optarg);
+                fprintf(stderr, "tandem-apiserver: --listen wants ADDR:PORT, got \"%s\"\n", optarg);
                 return 2;
             }
             snprintf(addr, sizeof(addr), "%.*s", (int)(colon - optarg), optarg);
             cfg.addr = addr[0] ? addr : "127.0.0.1";
             break;
         }
-        case 'd': cfg.data = optarg; break;
-        case 'k': cfg.kubeconfig_out = optarg; break;
-        case 't': cfg.tls = 1; break;
-        case 'c': cfg.cert_dir = optarg; break;
-        case 'T': cfg.token_file = optarg; break;
-        case 'a': cfg.advertise = optarg; break;
-        case 'w': cfg.watch_history = (size_t)strtoul(optarg, NULL, 10); break;
-        case 'b': cfg.bookmark_ms = (int64_t)(strtod(optarg, NULL) * 1000); break;
+        case 'd':
+            cfg.data = optarg;
+            break;
+        case 'k':
+            cfg.kubeconfig_out = optarg;
+            break;
+        case 't':
+            cfg.tls = 1;
+            break;
+        case 'c':
+            cfg.cert_dir = optarg;
+            break;
+        case 'T':
+            cfg.token_file = optarg;
+            break;
+        case 'a':
+            cfg.advertise = optarg;
+            break;
+        case 'w':
+            cfg.watch_history = (size_t)strtoul(optarg, NULL, 10);
+            break;
+        case 'b':
+            cfg.bookmark_ms = (int64_t)(strtod(optarg, NULL) * 1000);
+            break;
         case 'L':
             if (tn_log_parse_level(optarg, &lvl)) {
                 fprintf(stderr, "tandem-apiserver: --log-level: unknown level \"%s\"\n", optarg);
@@ -104,8 +118,12 @@ int main(int argc, char **argv)
                 return 2;
             }
             break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
         }
     }
     if (optind < argc) {

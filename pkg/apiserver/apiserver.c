@@ -33,14 +33,13 @@ static int load_tokens(struct tn_apiserver *a, const char *path, struct tn_err *
     while (fgets(line, sizeof(line), f)) {
         lineno++;
         line[strcspn(line, "\r\n")] = 0;
-        if (!line[0] || line[0] == '#')
-            continue;
+        if (!line[0] || line[0] == '#') continue;
         char *c1 = strchr(line, ',');
         char *c2 = c1 ? strchr(c1 + 1, ',') : NULL;
         if (!c1 || !c2 || c1 == line) {
             fclose(f);
-            return tn_err_set(err, TN_EINVAL,
-                              "token file %s line %d: want token,user,uid[,groups]", path, lineno);
+            return tn_err_set(err, TN_EINVAL, "token file %s line %d: want token,user,uid[,groups]",
+                              path, lineno);
         }
         *c1 = 0;
         *c2 = 0;
@@ -55,16 +54,14 @@ static int load_tokens(struct tn_apiserver *a, const char *path, struct tn_err *
         a->ntokens++;
     }
     fclose(f);
-    if (!a->ntokens)
-        return tn_err_set(err, TN_EINVAL, "token file %s has no tokens", path);
+    if (!a->ntokens) return tn_err_set(err, TN_EINVAL, "token file %s has no tokens", path);
     return 0;
 }
 
 static char *read_file(const char *path)
 {
     FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
+    if (!f) return NULL;
     fseek(f, 0, SEEK_END);
     long n = ftell(f);
     fseek(f, 0, SEEK_SET);
@@ -73,8 +70,7 @@ static char *read_file(const char *path)
         free(s);
         s = NULL;
     }
-    if (s)
-        s[n] = 0;
+    if (s) s[n] = 0;
     fclose(f);
     return s;
 }
@@ -83,13 +79,11 @@ static int write_kubeconfig(struct tn_apiserver *a, struct tn_err *err)
 {
     const char *path = a->cfg.kubeconfig_out;
     const char *host = a->cfg.advertise ? a->cfg.advertise : a->cfg.addr;
-    if (strcmp(host, "0.0.0.0") == 0)
-        host = "127.0.0.1";
+    if (strcmp(host, "0.0.0.0") == 0) host = "127.0.0.1";
     char tmp[4096];
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
     FILE *f = fopen(tmp, "w");
-    if (!f)
-        return tn_err_set(err, TN_EIO, "cannot write kubeconfig %s: %s", path, strerror(errno));
+    if (!f) return tn_err_set(err, TN_EIO, "cannot write kubeconfig %s: %s", path, strerror(errno));
     fprintf(f, "apiVersion: v1\nkind: Config\nclusters:\n- name: tandem\n  cluster:\n");
     fprintf(f, "    server: %s://%s:%d\n", a->cfg.tls ? "https" : "http", host,
             tn_apiserver_port(a));
@@ -98,8 +92,7 @@ static int write_kubeconfig(struct tn_apiserver *a, struct tn_err *err)
         snprintf(ca, sizeof(ca), "%s/ca.crt", a->cfg.cert_dir);
         char *pem = read_file(ca);
         char *b64 = pem ? tn_base64_encode((const unsigned char *)pem, strlen(pem)) : NULL;
-        if (b64)
-            fprintf(f, "    certificate-authority-data: %s\n", b64);
+        if (b64) fprintf(f, "    certificate-authority-data: %s\n", b64);
         free(pem);
         free(b64);
     }
@@ -120,10 +113,9 @@ static int write_kubeconfig(struct tn_apiserver *a, struct tn_err *err)
 static void ensure_namespace(struct tn_apiserver *a, const char *name)
 {
     const struct tn_rtype *t = tn_registry_find(&a->reg, "", "v1", "namespaces");
-    if (tn_store_get(a->store, t->key, "", name, NULL, NULL, NULL) == 0)
-        return;
-    json_t *ns = json_pack("{s:s,s:s,s:{s:s}}", "apiVersion", "v1", "kind", "Namespace",
-                           "metadata", "name", name);
+    if (tn_store_get(a->store, t->key, "", name, NULL, NULL, NULL) == 0) return;
+    json_t *ns = json_pack("{s:s,s:s,s:{s:s}}", "apiVersion", "v1", "kind", "Namespace", "metadata",
+                           "name", name);
     struct tn_reply rep;
     tn_reply_init(&rep);
     tn_obj_create(a, t, NULL, ns, NULL, &rep);
@@ -139,20 +131,14 @@ struct tn_apiserver *tn_apiserver_new(const struct tn_apiserver_config *cfg, str
         return NULL;
     }
     a->cfg = *cfg;
-    if (!a->cfg.addr)
-        a->cfg.addr = "127.0.0.1";
-    if (!a->cfg.data)
-        a->cfg.data = "tandem-apiserver.db";
-    if (!a->cfg.watch_history)
-        a->cfg.watch_history = 10000;
-    if (a->cfg.bookmark_ms <= 0)
-        a->cfg.bookmark_ms = 60000;
+    if (!a->cfg.addr) a->cfg.addr = "127.0.0.1";
+    if (!a->cfg.data) a->cfg.data = "tandem-apiserver.db";
+    if (!a->cfg.watch_history) a->cfg.watch_history = 10000;
+    if (a->cfg.bookmark_ms <= 0) a->cfg.bookmark_ms = 60000;
     tn_registry_init(&a->reg);
     a->store = tn_store_open(a->cfg.data, err);
-    if (!a->store)
-        goto fail;
-    if (a->cfg.token_file && load_tokens(a, a->cfg.token_file, err))
-        goto fail;
+    if (!a->store) goto fail;
+    if (a->cfg.token_file && load_tokens(a, a->cfg.token_file, err)) goto fail;
     a->hub = tn_watch_hub_new(a->cfg.watch_history, tn_table_row_event, a);
     if (!a->hub) {
         tn_err_set(err, TN_ENOMEM, "out of memory");
@@ -182,18 +168,15 @@ struct tn_apiserver *tn_apiserver_new(const struct tn_apiserver_config *cfg, str
         }
         const char *hosts[] = {"127.0.0.1", "localhost", a->cfg.addr,
                                a->cfg.advertise ? a->cfg.advertise : "localhost"};
-        if (tn_tls_ensure_certs(a->cfg.cert_dir, hosts, 4, err))
-            goto fail;
+        if (tn_tls_ensure_certs(a->cfg.cert_dir, hosts, 4, err)) goto fail;
         snprintf(cert, sizeof(cert), "%s/server.crt", a->cfg.cert_dir);
         snprintf(key, sizeof(key), "%s/server.key", a->cfg.cert_dir);
         hc.tls_cert = cert;
         hc.tls_key = key;
     }
     a->http = tn_http_server_new(&hc, err);
-    if (!a->http)
-        goto fail;
-    if (a->cfg.kubeconfig_out && write_kubeconfig(a, err))
-        goto fail;
+    if (!a->http) goto fail;
+    if (a->cfg.kubeconfig_out && write_kubeconfig(a, err)) goto fail;
     return a;
 fail:
     tn_apiserver_free(a);
@@ -217,14 +200,12 @@ int tn_apiserver_run(struct tn_apiserver *a)
 
 void tn_apiserver_stop(struct tn_apiserver *a)
 {
-    if (a && a->http)
-        tn_http_server_stop(a->http);
+    if (a && a->http) tn_http_server_stop(a->http);
 }
 
 void tn_apiserver_free(struct tn_apiserver *a)
 {
-    if (!a)
-        return;
+    if (!a) return;
     tn_watch_hub_free(a->hub);
     a->hub = NULL;
     tn_http_server_free(a->http);

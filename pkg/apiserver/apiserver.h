@@ -12,17 +12,17 @@
 #include "base/err.h"
 
 struct tn_apiserver_config {
-    const char *addr;            /* default 127.0.0.1 */
-    int port;                    /* default 6443; 0 picks a free port */
-    const char *data;            /* sqlite file or ":memory:" */
-    const char *kubeconfig_out;  /* write a kubeconfig here (optional) */
-    int tls;                     /* serve HTTPS with certificates in cert_dir */
-    const char *cert_dir;        /* default: <data>.pki or ./tandem-pki */
-    const char *token_file;      /* static tokens CSV: token,user,uid[,"group1,group2"] */
-    const char *advertise;       /* host name/IP put in the kubeconfig, default addr */
-    size_t watch_history;        /* retained events, default 10000 */
-    int64_t bookmark_ms;         /* BOOKMARK period, default 60000 */
-    int64_t controller_ms;       /* controller/GC tick, default 200 */
+    const char *addr;           /* default 127.0.0.1 */
+    int port;                   /* default 6443; 0 picks a free port */
+    const char *data;           /* sqlite file or ":memory:" */
+    const char *kubeconfig_out; /* write a kubeconfig here (optional) */
+    int tls;                    /* serve HTTPS with certificates in cert_dir */
+    const char *cert_dir;       /* default: <data>.pki or ./tandem-pki */
+    const char *token_file;     /* static tokens CSV: token,user,uid[,"group1,group2"] */
+    const char *advertise;      /* host name/IP put in the kubeconfig, default addr */
+    size_t watch_history;       /* retained events, default 10000 */
+    int64_t bookmark_ms;        /* BOOKMARK period, default 60000 */
+    int64_t controller_ms;      /* controller/GC tick, default 200 */
 };
 
 struct tn_apiserver;

@@ -18,14 +18,12 @@ void tn_causes_free(struct tn_causes *c)
     tn_causes_init(c);
 }
 
-void tn_causes_add(struct tn_causes *c, const char *reason, const char *field, const char *fmt,
-                   ...)
+void tn_causes_add(struct tn_causes *c, const char *reason, const char *field, const char *fmt, ...)
 {
     if (c->n == c->cap) {
         size_t ncap = c->cap ? c->cap * 2 : 4;
         struct tn_cause *nv = realloc(c->v, ncap * sizeof(*nv));
-        if (!nv)
-            return;
+        if (!nv) return;
         c->v = nv;
         c->cap = ncap;
     }

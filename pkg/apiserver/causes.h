@@ -32,7 +32,7 @@ struct tn_causes {
 void tn_causes_init(struct tn_causes *c);
 void tn_causes_free(struct tn_causes *c);
 /* Appends a cause (fields truncated to fit). On allocation failure the cause is dropped. */
-void tn_causes_add(struct tn_causes *c, const char *reason, const char *field, const char *fmt,
-                   ...) __attribute__((format(printf, 4, 5)));
+void tn_causes_add(struct tn_causes *c, const char *reason, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 #endif

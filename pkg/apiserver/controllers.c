@@ -18,8 +18,7 @@ static void enqueue(struct tn_apiserver *a, const char *fmt, ...)
 
 static void schedule(struct tn_apiserver *a, int64_t ms)
 {
-    if (a->tick_scheduled || !a->http)
-        return;
+    if (a->tick_scheduled || !a->http) return;
     a->tick_scheduled = 1;
     tn_http_timer_add(a->http, ms, tn_ctrl_tick, a);
 }
@@ -32,13 +31,11 @@ static void enqueue(struct tn_apiserver *a, const char *fmt, ...)
     vsnprintf(key, sizeof(key), fmt, ap);
     va_end(ap);
     for (size_t i = 0; i < a->ndirty; i++)
-        if (strcmp(a->dirty[i], key) == 0)
-            return;
+        if (strcmp(a->dirty[i], key) == 0) return;
     if (a->ndirty == a->capdirty) {
         size_t nc = a->capdirty ? a->capdirty * 2 : 64;
         char **nd = realloc(a->dirty, nc * sizeof(*nd));
-        if (!nd)
-            return;
+        if (!nd) return;
         a->dirty = nd;
         a->capdirty = nc;
     }
@@ -56,8 +53,8 @@ static int has_finalizer(const json_t *obj, const char *f)
     json_t *fs = tn_json_get(obj, "metadata.finalizers");
     size_t i;
     json_t *v;
-    json_array_foreach(fs, i, v) if (json_is_string(v) && strcmp(json_string_value(v), f) == 0)
-        return 1;
+    json_array_foreach(fs, i,
+                       v) if (json_is_string(v) && strcmp(json_string_value(v), f) == 0) return 1;
     return 0;
 }
 
@@ -66,7 +63,8 @@ static const char *controller_owner(const json_t *obj, const char *kind)
     json_t *refs = tn_json_get(obj, "metadata.ownerReferences");
     size_t i;
     json_t *r;
-    json_array_foreach(refs, i, r) if (strcmp(tn_json_str(r, "kind", ""), kind) == 0) return tn_json_str(r, "name", NULL);
+    json_array_foreach(refs, i, r) if (strcmp(tn_json_str(r, "kind", ""), kind) ==
+                                       0) return tn_json_str(r, "name", NULL);
     return NULL;
 }
 
@@ -77,26 +75,22 @@ void tn_ctrl_notify(struct tn_apiserver *a, const struct tn_rtype *t, const json
     const char *name = tn_json_str(obj, "metadata.name", "");
     const char *uid = tn_json_str(obj, "metadata.uid", "");
     int deleted = strcmp(type, "DELETED") == 0;
-    if (deleted && *uid)
-        enqueue(a, "gc|%s", uid);
+    if (deleted && *uid) enqueue(a, "gc|%s", uid);
     if (!deleted && tn_json_get(obj, "metadata.deletionTimestamp") &&
         (has_finalizer(obj, "orphan") || has_finalizer(obj, "foregroundDeletion")))
         enqueue(a, "fin|%s|%s|%s", t->key, ns, name);
     if (strcmp(t->key, "core/namespaces") == 0 && !deleted &&
         tn_json_get(obj, "metadata.deletionTimestamp"))
         enqueue(a, "ns|%s", name);
-    if (strcmp(t->key, "apps/deployments") == 0)
-        enqueue(a, "deploy|%s|%s", ns, name);
+    if (strcmp(t->key, "apps/deployments") == 0) enqueue(a, "deploy|%s|%s", ns, name);
     if (strcmp(t->key, "core/pods") == 0) {
         const char *d = controller_owner(obj, "Deployment");
-        if (d)
-            enqueue(a, "deploy|%s|%s", ns, d);
+        if (d) enqueue(a, "deploy|%s|%s", ns, d);
         enqueue(a, "ep|%s", ns);
     }
     if (strcmp(t->key, "core/services") == 0) {
         enqueue(a, "ep|%s", ns);
-        if (deleted)
-            enqueue(a, "epdel|%s|%s", ns, name);
+        if (deleted) enqueue(a, "epdel|%s|%s", ns, name);
     }
     (void)old;
 }
@@ -112,8 +106,7 @@ static int owner_alive(struct tn_apiserver *a, const char *uid)
 static size_t drop_ref(json_t *obj, const char *uid)
 {
     json_t *refs = tn_json_get(obj, "metadata.ownerReferences");
-    if (!json_is_array(refs))
-        return 0;
+    if (!json_is_array(refs)) return 0;
     for (size_t i = json_array_size(refs); i-- > 0;)
         if (strcmp(tn_json_str(json_array_get(refs, i), "uid", ""), uid) == 0)
             json_array_remove(refs, i);
@@ -131,11 +124,9 @@ static int gc_dependent(const char *res, const char *ns, const char *name, void 
 {
     struct gc_ctx *c = arg;
     const struct tn_rtype *t = rt(c->a, res);
-    if (!t)
-        return 0;
+    if (!t) return 0;
     json_t *obj = tn_obj_load(c->a, t, ns, name);
-    if (!obj)
-        return 0;
+    if (!obj) return 0;
     c->count++;
     struct tn_reply rep;
     tn_reply_init(&rep);
@@ -147,8 +138,7 @@ static int gc_dependent(const char *res, const char *ns, const char *name, void 
     json_array_foreach(refs, i, r)
     {
         const char *u = tn_json_str(r, "uid", "");
-        if (strcmp(u, c->owner_uid) != 0 && owner_alive(c->a, u))
-            alive_other = 1;
+        if (strcmp(u, c->owner_uid) != 0 && owner_alive(c->a, u)) alive_other = 1;
     }
     if (c->orphan || alive_other) {
         drop_ref(obj, c->owner_uid);
@@ -190,11 +180,9 @@ static void handle_finalizers(struct tn_apiserver *a, const char *key, const cha
                               const char *name)
 {
     const struct tn_rtype *t = rt(a, key);
-    if (!t)
-        return;
+    if (!t) return;
     json_t *obj = tn_obj_load(a, t, ns, name);
-    if (!obj)
-        return;
+    if (!obj) return;
     const char *uid = tn_json_str(obj, "metadata.uid", "");
     if (has_finalizer(obj, "orphan")) {
         struct gc_ctx c = {a, uid, 1, 0};
@@ -215,11 +203,9 @@ static int print_dangling(const char *res, const char *ns, const char *name, voi
 {
     struct tn_apiserver *a = arg;
     const struct tn_rtype *t = rt(a, res);
-    if (!t)
-        return 0;
+    if (!t) return 0;
     json_t *obj = tn_obj_load(a, t, ns, name);
-    if (!obj)
-        return 0;
+    if (!obj) return 0;
     json_t *refs = tn_json_get(obj, "metadata.ownerReferences");
     size_t i;
     json_t *r;
@@ -250,8 +236,7 @@ static int ns_delete_each(json_t *obj, void *arg)
     const struct tn_rtype *t = args[1];
     int *left = args[2];
     (*left)++;
-    if (tn_json_get(obj, "metadata.deletionTimestamp"))
-        return 0;
+    if (tn_json_get(obj, "metadata.deletionTimestamp")) return 0;
     struct tn_reply rep;
     tn_reply_init(&rep);
     struct tn_write_opts o = {0};
@@ -274,14 +259,11 @@ static void sync_namespace(struct tn_apiserver *a, const char *name)
     char seen[64][200];
     int nseen = 0;
     for (const struct tn_rtype *t = a->reg.head; t; t = t->next) {
-        if (!t->namespaced)
-            continue;
+        if (!t->namespaced) continue;
         int dup = 0;
         for (int i = 0; i < nseen; i++)
-            if (strcmp(seen[i], t->key) == 0)
-                dup = 1;
-        if (dup || nseen >= 64)
-            continue;
+            if (strcmp(seen[i], t->key) == 0) dup = 1;
+        if (dup || nseen >= 64) continue;
         snprintf(seen[nseen++], sizeof(seen[0]), "%s", t->key);
         void *args[3] = {a, (void *)t, &left};
         tn_obj_each(a, t, name, ns_delete_each, args);
@@ -335,13 +317,11 @@ int tn_ctrl_crd_established(struct tn_apiserver *a, json_t *crd, struct tn_reply
         const struct tn_rtype *t = NULL;
         for (t = a->reg.head; t && strcmp(t->crd_name, name); t = t->next)
             ;
-        if (t)
-            json_object_set_new(names, "singular", json_string(t->singular));
+        if (t) json_object_set_new(names, "singular", json_string(t->singular));
     }
     if (!json_object_get(names, "listKind"))
-        json_object_set_new(
-            names, "listKind",
-            json_pack("s++", tn_json_str(crd, "spec.names.kind", ""), "List", ""));
+        json_object_set_new(names, "listKind",
+                            json_pack("s++", tn_json_str(crd, "spec.names.kind", ""), "List", ""));
     json_object_set_new(st, "acceptedNames", names ? names : json_object());
     json_t *versions = json_array();
     size_t i;
@@ -381,8 +361,7 @@ void tn_ctrl_crd_cleanup(struct tn_apiserver *a, const json_t *crd)
     const char *name = tn_json_str(crd, "metadata.name", "");
     const struct tn_rtype *t = NULL;
     for (const struct tn_rtype *x = a->reg.head; x; x = x->next)
-        if (!x->builtin && strcmp(x->crd_name, name) == 0 && (!t || x->storage))
-            t = x;
+        if (!x->builtin && strcmp(x->crd_name, name) == 0 && (!t || x->storage)) t = x;
     if (t) {
         void *args[2] = {a, (void *)t};
         tn_store_begin(a->store);
@@ -430,7 +409,8 @@ static int pod_ready(const json_t *pod)
     json_t *conds = tn_json_get(pod, "status.conditions");
     size_t i;
     json_t *c;
-    json_array_foreach(conds, i, c) if (strcmp(tn_json_str(c, "type", ""), "Ready") == 0) return strcmp(tn_json_str(c, "status", ""), "True") == 0;
+    json_array_foreach(conds, i, c) if (strcmp(tn_json_str(c, "type", ""), "Ready") ==
+                                        0) return strcmp(tn_json_str(c, "status", ""), "True") == 0;
     return 0;
 }
 
@@ -443,8 +423,8 @@ static void set_condition(json_t *conds, const char *type, const char *status, c
     size_t i;
     json_t *c;
     json_array_foreach(old_conds, i, c) if (strcmp(tn_json_str(c, "type", ""), type) == 0 &&
-                                            strcmp(tn_json_str(c, "status", ""), status) == 0)
-        ltt = tn_json_str(c, "lastTransitionTime", now);
+                                            strcmp(tn_json_str(c, "status", ""), status) == 0) ltt =
+        tn_json_str(c, "lastTransitionTime", now);
     json_array_append_new(conds, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "type", type, "status",
                                            status, "reason", reason, "message", msg,
                                            "lastTransitionTime", ltt, "lastUpdateTime", ltt));
@@ -495,8 +475,7 @@ static void sync_deployment(struct tn_apiserver *a, const char *ns, const char *
             terminating++;
         } else {
             current++;
-            if (pod_ready(p))
-                ready++;
+            if (pod_ready(p)) ready++;
             json_array_append(keep, p);
         }
         tn_reply_free(&rep);
@@ -505,23 +484,21 @@ static void sync_deployment(struct tn_apiserver *a, const char *ns, const char *
         char pname[300], sfx[6];
         tn_rand_suffix(sfx, 5);
         snprintf(pname, sizeof(pname), "%s-%s-%s", name, hash, sfx);
-        json_t *pod = json_pack("{s:s,s:s,s:{s:s,s:s},s:O}", "apiVersion", "v1", "kind", "Pod",
-                                "metadata", "name", pname, "namespace", ns, "spec",
-                                tn_json_get(tmpl, "spec") ? tn_json_get(tmpl, "spec")
-                                                          : json_object());
+        json_t *pod =
+            json_pack("{s:s,s:s,s:{s:s,s:s},s:O}", "apiVersion", "v1", "kind", "Pod", "metadata",
+                      "name", pname, "namespace", ns, "spec",
+                      tn_json_get(tmpl, "spec") ? tn_json_get(tmpl, "spec") : json_object());
         json_t *meta = json_object_get(pod, "metadata");
         json_t *labels = json_deep_copy(tn_json_get(tmpl, "metadata.labels"));
-        if (!labels)
-            labels = json_object();
+        if (!labels) labels = json_object();
         json_object_set_new(labels, "pod-template-hash", json_string(hash));
         json_object_set_new(meta, "labels", labels);
         json_t *ann = tn_json_get(tmpl, "metadata.annotations");
-        if (ann)
-            json_object_set(meta, "annotations", ann);
+        if (ann) json_object_set(meta, "annotations", ann);
         json_object_set_new(meta, "ownerReferences",
-                            json_pack("[{s:s,s:s,s:s,s:s,s:b,s:b}]", "apiVersion", "apps/v1", "kind",
-                                      "Deployment", "name", name, "uid", uid, "controller", 1,
-                                      "blockOwnerDeletion", 1));
+                            json_pack("[{s:s,s:s,s:s,s:s,s:b,s:b}]", "apiVersion", "apps/v1",
+                                      "kind", "Deployment", "name", name, "uid", uid, "controller",
+                                      1, "blockOwnerDeletion", 1));
         struct tn_reply rep;
         tn_reply_init(&rep);
         if (tn_obj_create(a, pt, ns, pod, NULL, &rep) >= 400)
@@ -535,7 +512,8 @@ static void sync_deployment(struct tn_apiserver *a, const char *ns, const char *
     json_t *old_conds = tn_json_get(d, "status.conditions");
     json_t *st = json_object();
     long updated = replicas > current ? current : replicas;
-    json_object_set_new(st, "observedGeneration", json_integer(tn_json_int(d, "metadata.generation", 1)));
+    json_object_set_new(st, "observedGeneration",
+                        json_integer(tn_json_int(d, "metadata.generation", 1)));
     json_object_set_new(st, "replicas", json_integer(current + terminating));
     json_object_set_new(st, "updatedReplicas", json_integer(updated));
     json_object_set_new(st, "readyReplicas", json_integer(ready));
@@ -554,8 +532,8 @@ static void sync_deployment(struct tn_apiserver *a, const char *ns, const char *
         snprintf(msg, sizeof(msg), "Deployment \"%s\" has successfully progressed.", name);
         set_condition(conds, "Progressing", "True", "NewReplicaSetAvailable", msg, old_conds);
     } else {
-        snprintf(msg, sizeof(msg), "Deployment \"%s\" is progressing: %ld of %ld pods ready.",
-                 name, ready, replicas);
+        snprintf(msg, sizeof(msg), "Deployment \"%s\" is progressing: %ld of %ld pods ready.", name,
+                 ready, replicas);
         set_condition(conds, "Progressing", "True", "ReplicaSetUpdated", msg, old_conds);
     }
     json_object_set_new(st, "conditions", conds);
@@ -588,16 +566,15 @@ static int collect_all(json_t *obj, void *arg)
 
 static json_int_t resolve_port(const json_t *pod, const json_t *target)
 {
-    if (json_is_integer(target))
-        return json_integer_value(target);
-    if (!json_is_string(target))
-        return 0;
+    if (json_is_integer(target)) return json_integer_value(target);
+    if (!json_is_string(target)) return 0;
     json_t *ctrs = tn_json_get(pod, "spec.containers");
     size_t i, j;
     json_t *c, *p;
-    json_array_foreach(ctrs, i, c) json_array_foreach(json_object_get(c, "ports"), j, p) if (
-        strcmp(tn_json_str(p, "name", ""), json_string_value(target)) ==
-        0) return json_integer_value(json_object_get(p, "containerPort"));
+    json_array_foreach(ctrs, i, c)
+        json_array_foreach(json_object_get(c, "ports"), j,
+                           p) if (strcmp(tn_json_str(p, "name", ""), json_string_value(target)) ==
+                                  0) return json_integer_value(json_object_get(p, "containerPort"));
     return 0;
 }
 
@@ -611,28 +588,23 @@ static int sync_service_endpoints(json_t *svc, void *arg)
         return 0; /* endpoints of selector-less services are managed by their users */
     struct tn_labelsel *ls = NULL;
     struct tn_err err;
-    if (tn_labelsel_from_map(sel, &ls, &err))
-        return 0;
+    if (tn_labelsel_from_map(sel, &ls, &err)) return 0;
     json_t *ready = json_array(), *notready = json_array(), *ports = json_array();
     json_t *first = NULL;
     size_t i;
     json_t *p;
     json_array_foreach(c->pods, i, p)
     {
-        if (!tn_labelsel_matches(ls, p) || tn_json_get(p, "metadata.deletionTimestamp"))
-            continue;
+        if (!tn_labelsel_matches(ls, p) || tn_json_get(p, "metadata.deletionTimestamp")) continue;
         const char *ip = tn_json_str(p, "status.podIP", NULL);
-        if (!ip || !*ip)
-            continue;
+        if (!ip || !*ip) continue;
         json_t *addr = json_pack("{s:s,s:{s:s,s:s,s:s,s:s}}", "ip", ip, "targetRef", "kind", "Pod",
                                  "namespace", c->ns, "name", tn_json_str(p, "metadata.name", ""),
                                  "uid", tn_json_str(p, "metadata.uid", ""));
         const char *node = tn_json_str(p, "spec.nodeName", NULL);
-        if (node && *node)
-            json_object_set_new(addr, "nodeName", json_string(node));
+        if (node && *node) json_object_set_new(addr, "nodeName", json_string(node));
         json_array_append_new(pod_ready(p) ? ready : notready, addr);
-        if (!first)
-            first = p;
+        if (!first) first = p;
     }
     json_t *sports = tn_json_get(svc, "spec.ports");
     json_array_foreach(sports, i, p)
@@ -642,8 +614,8 @@ static int sync_service_endpoints(json_t *svc, void *arg)
         if (!port)
             port = json_is_integer(tp) ? json_integer_value(tp)
                                        : json_integer_value(json_object_get(p, "port"));
-        json_t *ep = json_pack("{s:I,s:s}", "port", port, "protocol",
-                               tn_json_str(p, "protocol", "TCP"));
+        json_t *ep =
+            json_pack("{s:I,s:s}", "port", port, "protocol", tn_json_str(p, "protocol", "TCP"));
         if (tn_json_str(p, "name", NULL))
             json_object_set_new(ep, "name", json_string(tn_json_str(p, "name", "")));
         json_array_append_new(ports, ep);
@@ -651,26 +623,22 @@ static int sync_service_endpoints(json_t *svc, void *arg)
     json_t *subsets = json_array();
     if (json_array_size(ready) || json_array_size(notready)) {
         json_t *s = json_pack("{s:O}", "ports", ports);
-        if (json_array_size(ready))
-            json_object_set(s, "addresses", ready);
-        if (json_array_size(notready))
-            json_object_set(s, "notReadyAddresses", notready);
+        if (json_array_size(ready)) json_object_set(s, "addresses", ready);
+        if (json_array_size(notready)) json_object_set(s, "notReadyAddresses", notready);
         json_array_append_new(subsets, s);
     }
     json_t *cur = tn_obj_load(c->a, et, c->ns, name);
     struct tn_reply rep;
     tn_reply_init(&rep);
     if (!cur) {
-        json_t *ep = json_pack("{s:s,s:s,s:{s:s,s:s},s:O}", "apiVersion", "v1", "kind",
-                               "Endpoints", "metadata", "name", name, "namespace", c->ns,
-                               "subsets", subsets);
+        json_t *ep = json_pack("{s:s,s:s,s:{s:s,s:s},s:O}", "apiVersion", "v1", "kind", "Endpoints",
+                               "metadata", "name", name, "namespace", c->ns, "subsets", subsets);
         json_t *labels = tn_json_get(svc, "metadata.labels");
-        if (labels)
-            json_object_set(json_object_get(ep, "metadata"), "labels", labels);
+        if (labels) json_object_set(json_object_get(ep, "metadata"), "labels", labels);
         tn_obj_create(c->a, et, c->ns, ep, NULL, &rep);
         json_decref(ep);
     } else if (!json_equal(json_object_get(cur, "subsets") ? json_object_get(cur, "subsets")
-                                                            : json_array(),
+                                                           : json_array(),
                            subsets)) {
         json_object_set(cur, "subsets", subsets);
         tn_obj_update(c->a, et, c->ns, name, cur, NULL, &rep);
@@ -736,8 +704,7 @@ void tn_ctrl_tick(void *arg)
         free(k);
     }
     free(batch);
-    if (a->ndirty)
-        schedule(a, 20);
+    if (a->ndirty) schedule(a, 20);
 }
 
 static void bookmarks(void *arg)
@@ -767,7 +734,8 @@ void tn_ctrl_start(struct tn_apiserver *a)
     json_t *deps = json_array();
     tn_obj_each(a, rt(a, "apps/deployments"), NULL, collect_all, deps);
     json_t *d;
-    json_array_foreach(deps, i, d) enqueue(a, "deploy|%s|%s", tn_json_str(d, "metadata.namespace", ""),
-                                           tn_json_str(d, "metadata.name", ""));
+    json_array_foreach(deps, i, d)
+        enqueue(a, "deploy|%s|%s", tn_json_str(d, "metadata.namespace", ""),
+                tn_json_str(d, "metadata.name", ""));
     json_decref(deps);
 }

@@ -47,11 +47,9 @@ json_t *tn_reply_status(const struct tn_reply *r, const struct tn_rtype *t)
                            "metadata", "status", r->code < 400 ? "Success" : "Failure", "message",
                            r->msg, "reason", r->reason, "code", r->code);
     json_t *details = json_object();
-    if (r->name[0])
-        json_object_set_new(details, "name", json_string(r->name));
+    if (r->name[0]) json_object_set_new(details, "name", json_string(r->name));
     const char *group = r->group[0] ? r->group : (t ? t->group : "");
-    if (t || r->group[0])
-        json_object_set_new(details, "group", json_string(group));
+    if (t || r->group[0]) json_object_set_new(details, "group", json_string(group));
     if (r->kind[0])
         json_object_set_new(details, "kind", json_string(r->kind));
     else if (t)
@@ -62,8 +60,8 @@ json_t *tn_reply_status(const struct tn_reply *r, const struct tn_rtype *t)
             const struct tn_cause *c = &r->causes.v[i];
             char msg[1024];
             snprintf(msg, sizeof(msg), "%s", c->message);
-            json_array_append_new(causes, json_pack("{s:s,s:s,s:s}", "reason", c->reason,
-                                                    "message", msg, "field", c->field));
+            json_array_append_new(causes, json_pack("{s:s,s:s,s:s}", "reason", c->reason, "message",
+                                                    msg, "field", c->field));
         }
         json_object_set_new(details, "causes", causes);
     }
@@ -117,8 +115,7 @@ static int invalid(struct tn_reply *rep, const struct tn_rtype *t, const char *n
     snprintf(rep->reason, sizeof(rep->reason), "Invalid");
     int n = snprintf(rep->msg, sizeof(rep->msg), "%s \"%s\" is invalid: ", t->kind,
                      name && *name ? name : "");
-    if (n < 0)
-        n = 0;
+    if (n < 0) n = 0;
     if (rep->causes.n > 1 && (size_t)n < sizeof(rep->msg))
         n += snprintf(rep->msg + n, sizeof(rep->msg) - (size_t)n, "[");
     for (size_t i = 0; i < rep->causes.n && (size_t)n < sizeof(rep->msg); i++) {
@@ -134,17 +131,13 @@ static int invalid(struct tn_reply *rep, const struct tn_rtype *t, const char *n
 static int is_dns1123_subdomain(const char *s)
 {
     size_t n = strlen(s);
-    if (n == 0 || n > 253)
-        return 0;
+    if (n == 0 || n > 253) return 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (!(islower(c) || isdigit(c) || c == '-' || c == '.'))
-            return 0;
+        if (!(islower(c) || isdigit(c) || c == '-' || c == '.')) return 0;
         if (c == '.' || c == '-') {
-            if (i == 0 || i == n - 1)
-                return 0;
-            if (c == '.' && (s[i - 1] == '.' || s[i - 1] == '-' || s[i + 1] == '-'))
-                return 0;
+            if (i == 0 || i == n - 1) return 0;
+            if (c == '.' && (s[i - 1] == '.' || s[i - 1] == '-' || s[i + 1] == '-')) return 0;
         }
     }
     return isalnum((unsigned char)s[0]) && isalnum((unsigned char)s[n - 1]);
@@ -153,8 +146,7 @@ static int is_dns1123_subdomain(const char *s)
 static int is_dns1123_label(const char *s)
 {
     size_t n = strlen(s);
-    if (n == 0 || n > 63 || strchr(s, '.'))
-        return 0;
+    if (n == 0 || n > 63 || strchr(s, '.')) return 0;
     return is_dns1123_subdomain(s);
 }
 
@@ -181,8 +173,7 @@ static void validate_meta_maps(const json_t *obj, struct tn_causes *c)
     json_t *meta = json_object_get(obj, "metadata");
     for (int i = 0; i < 2; i++) {
         json_t *m = json_object_get(meta, fields[i]);
-        if (!m || json_is_null(m))
-            continue;
+        if (!m || json_is_null(m)) continue;
         char f[64];
         snprintf(f, sizeof(f), "metadata.%s", fields[i]);
         if (!json_is_object(m)) {
@@ -266,8 +257,7 @@ static int each_row(const char *ns, const char *name, const char *data, int64_t 
 {
     struct each_ctx *c = arg;
     json_t *obj = json_loads(data, 0, NULL);
-    if (!obj)
-        return 0;
+    if (!obj) return 0;
     int stop = c->fn(obj, c->arg);
     json_decref(obj);
     return stop;
@@ -284,8 +274,7 @@ int tn_obj_get(struct tn_apiserver *a, const struct tn_rtype *t, const char *ns,
                struct tn_reply *rep)
 {
     json_t *obj = tn_obj_load(a, t, ns, name);
-    if (!obj)
-        return not_found(rep, t, name);
+    if (!obj) return not_found(rep, t, name);
     rep->obj = obj;
     rep->code = 200;
     return 200;
@@ -316,19 +305,17 @@ static int persist(struct tn_apiserver *a, const struct tn_rtype *t, json_t *obj
         json_array_foreach(refs, i, r)
         {
             const char *uid = tn_json_str(r, "uid", NULL);
-            if (uid && nown < 64)
-                owners[nown++] = uid;
+            if (uid && nown < 64) owners[nown++] = uid;
         }
         char *text = tn_json_dump(obj);
-        if (!text)
-            return tn_reply_err(rep, 500, "InternalError", "out of memory");
+        if (!text) return tn_reply_err(rep, 500, "InternalError", "out of memory");
         rc = tn_store_put(a->store, t->key, ns, name, text, rv,
                           tn_json_str(obj, "metadata.uid", NULL), owners, nown, &err);
         free(text);
     }
     if (rc) {
-        TN_ERROR("storage write failed", "resource", t->key, "namespace", ns, "name", name,
-                 "error", err.msg);
+        TN_ERROR("storage write failed", "resource", t->key, "namespace", ns, "name", name, "error",
+                 err.msg);
         return tn_reply_err(rep, 500, "InternalError", "storage error: %s", err.msg);
     }
     tn_watch_publish(a->hub, t, type, rv, obj, old);
@@ -419,8 +406,7 @@ static void builtin_prepare(struct tn_apiserver *a, const struct tn_rtype *t, js
             json_object_set_new(spec, "clusterIPs", json_pack("[s]", ip));
         } else if (old && !json_object_get(spec, "clusterIP")) {
             json_t *oip = tn_json_get(old, "spec.clusterIP");
-            if (oip)
-                json_object_set(spec, "clusterIP", oip);
+            if (oip) json_object_set(spec, "clusterIP", oip);
         }
         json_t *ports = json_object_get(spec, "ports");
         size_t i;
@@ -448,8 +434,7 @@ static void builtin_prepare(struct tn_apiserver *a, const struct tn_rtype *t, js
                           (long long)json_integer_value(json_object_get(spec, "replicas")));
         json_t *ml = tn_json_get(spec, "selector.matchLabels");
         json_t *me = tn_json_get(spec, "selector.matchExpressions");
-        if (!ml && !me)
-            tn_causes_add(c, TN_CAUSE_REQUIRED, "spec.selector", "Required value");
+        if (!ml && !me) tn_causes_add(c, TN_CAUSE_REQUIRED, "spec.selector", "Required value");
         json_t *tl = tn_json_get(spec, "template.metadata.labels");
         const char *k;
         json_t *v;
@@ -465,11 +450,9 @@ static void builtin_prepare(struct tn_apiserver *a, const struct tn_rtype *t, js
         json_t *ctrs = tn_json_get(spec, "template.spec.containers");
         if (!json_is_array(ctrs) || json_array_size(ctrs) == 0)
             tn_causes_add(c, TN_CAUSE_REQUIRED, "spec.template.spec.containers", "Required value");
-        if (!old)
-            json_object_set_new(obj, "status", json_object());
+        if (!old) json_object_set_new(obj, "status", json_object());
     } else if (strcmp(t->key, "core/secrets") == 0) {
-        if (!json_object_get(obj, "type"))
-            json_object_set_new(obj, "type", json_string("Opaque"));
+        if (!json_object_get(obj, "type")) json_object_set_new(obj, "type", json_string("Opaque"));
         json_t *sd = json_object_get(obj, "stringData");
         if (json_is_object(sd)) {
             json_t *data = tn_json_obj_ensure(obj, "data");
@@ -477,12 +460,10 @@ static void builtin_prepare(struct tn_apiserver *a, const struct tn_rtype *t, js
             json_t *v;
             json_object_foreach(sd, k, v)
             {
-                if (!json_is_string(v))
-                    continue;
+                if (!json_is_string(v)) continue;
                 char *enc = tn_base64_encode((const unsigned char *)json_string_value(v),
                                              strlen(json_string_value(v)));
-                if (enc)
-                    json_object_set_new(data, k, json_string(enc));
+                if (enc) json_object_set_new(data, k, json_string(enc));
                 free(enc);
             }
             json_object_del(obj, "stringData");
@@ -494,15 +475,15 @@ static void builtin_prepare(struct tn_apiserver *a, const struct tn_rtype *t, js
 static void cr_prepare(const struct tn_rtype *t, json_t *obj, const json_t *old, int strict,
                        struct tn_causes *c)
 {
-    if (!t->schema)
-        return;
+    if (!t->schema) return;
     struct tn_causes unknown;
     tn_causes_init(&unknown);
     tn_schema_prune(t->schema, obj, &unknown);
     if (strict)
         for (size_t i = 0; i < unknown.n; i++)
-            tn_causes_add(c, TN_CAUSE_UNKNOWN_FIELD, unknown.v[i].field, "field not declared in "
-                                                                         "schema");
+            tn_causes_add(c, TN_CAUSE_UNKNOWN_FIELD, unknown.v[i].field,
+                          "field not declared in "
+                          "schema");
     tn_causes_free(&unknown);
     tn_schema_default(t->schema, obj);
     tn_schema_validate_update(t->schema, obj, old, c);
@@ -511,8 +492,7 @@ static void cr_prepare(const struct tn_rtype *t, json_t *obj, const json_t *old,
 static int strict_unknown(const struct tn_reply *rep)
 {
     for (size_t i = 0; i < rep->causes.n; i++)
-        if (strcmp(rep->causes.v[i].reason, TN_CAUSE_UNKNOWN_FIELD) == 0)
-            return 1;
+        if (strcmp(rep->causes.v[i].reason, TN_CAUSE_UNKNOWN_FIELD) == 0) return 1;
     return 0;
 }
 
@@ -522,8 +502,7 @@ static int bad_strict(struct tn_reply *rep, const struct tn_rtype *t)
     char buf[900] = "";
     size_t n = 0;
     for (size_t i = 0; i < rep->causes.n && n < sizeof(buf); i++) {
-        if (strcmp(rep->causes.v[i].reason, TN_CAUSE_UNKNOWN_FIELD) != 0)
-            continue;
+        if (strcmp(rep->causes.v[i].reason, TN_CAUSE_UNKNOWN_FIELD) != 0) continue;
         n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%sunknown field \"%s\"", n ? ", " : "",
                               rep->causes.v[i].field);
     }
@@ -535,8 +514,7 @@ static int bad_strict(struct tn_reply *rep, const struct tn_rtype *t)
 static int namespace_check(struct tn_apiserver *a, const struct tn_rtype *t, const char *ns,
                            struct tn_reply *rep, int creating)
 {
-    if (!t->namespaced)
-        return 0;
+    if (!t->namespaced) return 0;
     const struct tn_rtype *nst = tn_registry_find(&a->reg, "", "v1", "namespaces");
     json_t *nso = tn_obj_load(a, nst, "", ns);
     if (!nso) {
@@ -562,8 +540,7 @@ int tn_obj_create(struct tn_apiserver *a, const struct tn_rtype *t, const char *
 {
     if (!json_is_object(obj))
         return tn_reply_err(rep, 400, "BadRequest", "the body of the request must be an object");
-    if (check_gvk(t, obj, rep))
-        return rep->code;
+    if (check_gvk(t, obj, rep)) return rep->code;
     json_t *meta = json_object_get(obj, "metadata");
     if (meta && !json_is_object(meta))
         return tn_reply_err(rep, 400, "BadRequest", "metadata must be an object");
@@ -588,8 +565,7 @@ int tn_obj_create(struct tn_apiserver *a, const struct tn_rtype *t, const char *
             return tn_reply_err(rep, 400, "BadRequest",
                                 "the namespace of the provided object does not match the namespace "
                                 "sent on the request");
-        if (!ns)
-            ns = ons && *ons ? ons : "default";
+        if (!ns) ns = ons && *ons ? ons : "default";
         json_object_set_new(meta, "namespace", json_string(ns));
     } else {
         json_object_del(meta, "namespace");
@@ -597,8 +573,7 @@ int tn_obj_create(struct tn_apiserver *a, const struct tn_rtype *t, const char *
     }
     validate_name(t, name, &rep->causes);
     validate_meta_maps(obj, &rep->causes);
-    if (namespace_check(a, t, ns, rep, 1))
-        return rep->code;
+    if (namespace_check(a, t, ns, rep, 1)) return rep->code;
     json_object_del(meta, "resourceVersion");
     json_object_del(meta, "deletionTimestamp");
     json_object_del(meta, "deletionGracePeriodSeconds");
@@ -617,12 +592,10 @@ int tn_obj_create(struct tn_apiserver *a, const struct tn_rtype *t, const char *
         cr_prepare(t, obj, NULL, o && o->strict, &rep->causes);
     if (!t->builtin && t->has_status)
         json_object_del(obj, "status"); /* the status subresource owns it */
-    if (strict_unknown(rep))
-        return bad_strict(rep, t);
+    if (strict_unknown(rep)) return bad_strict(rep, t);
     if (strcmp(t->key, "apiextensions.k8s.io/customresourcedefinitions") == 0)
         tn_registry_validate_crd(&a->reg, obj, &rep->causes);
-    if (rep->causes.n)
-        return invalid(rep, t, name);
+    if (rep->causes.n) return invalid(rep, t, name);
     if (tn_store_get(a->store, t->key, ns, name, NULL, NULL, NULL) == 0) {
         char q[256];
         qualified(t, q, sizeof(q));
@@ -637,8 +610,7 @@ int tn_obj_create(struct tn_apiserver *a, const struct tn_rtype *t, const char *
     if (strcmp(t->key, "apiextensions.k8s.io/customresourcedefinitions") == 0 &&
         tn_ctrl_crd_established(a, obj, rep))
         return rep->code;
-    if (persist(a, t, obj, NULL, "ADDED", rep))
-        return rep->code;
+    if (persist(a, t, obj, NULL, "ADDED", rep)) return rep->code;
     rep->obj = json_incref(obj);
     rep->code = 201;
     return 201;
@@ -680,13 +652,10 @@ int tn_obj_update(struct tn_apiserver *a, const struct tn_rtype *t, const char *
 {
     if (!json_is_object(obj))
         return tn_reply_err(rep, 400, "BadRequest", "the body of the request must be an object");
-    if (check_gvk(t, obj, rep))
-        return rep->code;
-    if (!t->namespaced)
-        ns = "";
+    if (check_gvk(t, obj, rep)) return rep->code;
+    if (!t->namespaced) ns = "";
     json_t *meta = json_object_get(obj, "metadata");
-    if (!json_is_object(meta))
-        meta = tn_json_obj_ensure(obj, "metadata");
+    if (!json_is_object(meta)) meta = tn_json_obj_ensure(obj, "metadata");
     const char *oname = tn_json_str(meta, "name", NULL);
     if (oname && *oname && strcmp(oname, name) != 0)
         return tn_reply_err(rep, 400, "BadRequest",
@@ -698,8 +667,7 @@ int tn_obj_update(struct tn_apiserver *a, const struct tn_rtype *t, const char *
                             "the namespace of the provided object does not match the namespace "
                             "sent on the request");
     json_t *old = tn_obj_load(a, t, ns, name);
-    if (!old)
-        return not_found(rep, t, name);
+    if (!old) return not_found(rep, t, name);
     int rc = 0;
     json_t *omd = json_object_get(old, "metadata");
     const char *cur_rv = tn_json_str(omd, "resourceVersion", "");
@@ -745,8 +713,13 @@ int tn_obj_update(struct tn_apiserver *a, const struct tn_rtype *t, const char *
     if (o && o->status_only) {
         /* keep old metadata */
     } else {
-        const char *keep[] = {"uid", "creationTimestamp", "deletionTimestamp",
-                              "deletionGracePeriodSeconds", "generation", "namespace", "name"};
+        const char *keep[] = {"uid",
+                              "creationTimestamp",
+                              "deletionTimestamp",
+                              "deletionGracePeriodSeconds",
+                              "generation",
+                              "namespace",
+                              "name"};
         for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
             json_t *v = json_object_get(omd, keep[i]);
             if (v)
@@ -755,13 +728,12 @@ int tn_obj_update(struct tn_apiserver *a, const struct tn_rtype *t, const char *
                 json_object_del(nmeta, keep[i]);
         }
         json_object_del(nmeta, "managedFields");
-        if (t->namespaced)
-            json_object_set_new(nmeta, "namespace", json_string(ns));
+        if (t->namespaced) json_object_set_new(nmeta, "namespace", json_string(ns));
         validate_meta_maps(nobj, &rep->causes);
         /* no new finalizers on an object that is being deleted */
         if (json_object_get(omd, "deletionTimestamp")) {
-            json_t *nf = json_object_get(nmeta, "finalizers"), *of = json_object_get(omd,
-                                                                                     "finalizers");
+            json_t *nf = json_object_get(nmeta, "finalizers"),
+                   *of = json_object_get(omd, "finalizers");
             size_t i;
             json_t *f;
             json_array_foreach(nf, i, f)
@@ -820,7 +792,8 @@ int tn_obj_update(struct tn_apiserver *a, const struct tn_rtype *t, const char *
     }
     if (json_object_get(nmeta, "deletionTimestamp") && !has_finalizers(nobj) &&
         strcmp(t->key, "core/namespaces") != 0 &&
-        !(strcmp(t->key, "core/pods") == 0 && tn_json_get(nobj, "metadata.deletionGracePeriodSeconds") &&
+        !(strcmp(t->key, "core/pods") == 0 &&
+          tn_json_get(nobj, "metadata.deletionGracePeriodSeconds") &&
           tn_json_int(nobj, "metadata.deletionGracePeriodSeconds", 0) > 0)) {
         /* the last finalizer is gone: the deletion completes */
         if (finalize_delete(a, t, nobj, rep)) {
@@ -850,7 +823,8 @@ static int add_finalizer(json_t *obj, const char *f)
     }
     size_t i;
     json_t *v;
-    json_array_foreach(fs, i, v) if (json_is_string(v) && strcmp(json_string_value(v), f) == 0) return 0;
+    json_array_foreach(fs, i,
+                       v) if (json_is_string(v) && strcmp(json_string_value(v), f) == 0) return 0;
     json_array_append_new(fs, json_string(f));
     return 1;
 }
@@ -859,14 +833,14 @@ static int node_ready(struct tn_apiserver *a, const char *node)
 {
     const struct tn_rtype *nt = tn_registry_find(&a->reg, "", "v1", "nodes");
     json_t *n = tn_obj_load(a, nt, "", node);
-    if (!n)
-        return 0;
+    if (!n) return 0;
     int ready = 0;
     json_t *conds = tn_json_get(n, "status.conditions");
     size_t i;
     json_t *c;
     json_array_foreach(conds, i, c) if (strcmp(tn_json_str(c, "type", ""), "Ready") == 0 &&
-                                        strcmp(tn_json_str(c, "status", ""), "True") == 0) ready = 1;
+                                        strcmp(tn_json_str(c, "status", ""), "True") == 0) ready =
+        1;
     json_decref(n);
     return ready;
 }
@@ -874,11 +848,9 @@ static int node_ready(struct tn_apiserver *a, const char *node)
 int tn_obj_delete(struct tn_apiserver *a, const struct tn_rtype *t, const char *ns,
                   const char *name, const struct tn_write_opts *o, struct tn_reply *rep)
 {
-    if (!t->namespaced)
-        ns = "";
+    if (!t->namespaced) ns = "";
     json_t *obj = tn_obj_load(a, t, ns, name);
-    if (!obj)
-        return not_found(rep, t, name);
+    if (!obj) return not_found(rep, t, name);
     json_t *old = json_deep_copy(obj);
     json_t *meta = tn_json_obj_ensure(obj, "metadata");
     int rc = 200;
@@ -928,8 +900,7 @@ int tn_obj_delete(struct tn_apiserver *a, const struct tn_rtype *t, const char *
         const char *node = tn_json_str(obj, "spec.nodeName", "");
         const char *phase = tn_json_str(obj, "status.phase", "");
         if (*node && strcmp(phase, "Succeeded") && strcmp(phase, "Failed") && node_ready(a, node)) {
-            if (grace < 0)
-                grace = tn_json_int(obj, "spec.terminationGracePeriodSeconds", 30);
+            if (grace < 0) grace = tn_json_int(obj, "spec.terminationGracePeriodSeconds", 30);
             graceful = grace > 0;
         }
     }
@@ -951,8 +922,7 @@ int tn_obj_delete(struct tn_apiserver *a, const struct tn_rtype *t, const char *
         char when[40];
         tn_time_rfc3339(time(NULL) + (graceful ? grace : 0), when, sizeof(when));
         json_object_set_new(meta, "deletionTimestamp", json_string(when));
-        json_object_set_new(meta, "deletionGracePeriodSeconds",
-                            json_integer(graceful ? grace : 0));
+        json_object_set_new(meta, "deletionGracePeriodSeconds", json_integer(graceful ? grace : 0));
         if (persist(a, t, obj, old, "MODIFIED", rep)) {
             rc = rep->code;
             goto out;
@@ -969,8 +939,7 @@ int tn_obj_delete(struct tn_apiserver *a, const struct tn_rtype *t, const char *
 out:
     json_decref(old);
     json_decref(obj);
-    if (rc >= 400)
-        return rc;
+    if (rc >= 400) return rc;
     rep->code = 200;
     return 200;
 }

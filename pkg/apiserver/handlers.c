@@ -31,8 +31,7 @@ static void send_json(struct tn_http_req *req, int code, json_t *v)
 static void send_reply(struct tn_http_req *req, const struct tn_rtype *t, struct tn_reply *rep)
 {
     if (rep->code >= 400 || !rep->obj) {
-        if (rep->code < 400 && !rep->obj)
-            rep->code = 200;
+        if (rep->code < 400 && !rep->obj) rep->code = 200;
         send_json(req, rep->code, tn_reply_status(rep, t));
     } else {
         send_json(req, rep->code, json_incref(rep->obj));
@@ -56,17 +55,14 @@ static int wants_table(struct tn_http_req *req)
 
 static int authorized(struct tn_apiserver *a, struct tn_http_req *req)
 {
-    if (!a->ntokens)
-        return 1;
+    if (!a->ntokens) return 1;
     const char *auth = tn_http_header(req, "authorization");
-    if (!auth || strncasecmp(auth, "Bearer ", 7) != 0)
-        return 0;
+    if (!auth || strncasecmp(auth, "Bearer ", 7) != 0) return 0;
     const char *tok = auth + 7;
     while (*tok == ' ')
         tok++;
     for (size_t i = 0; i < a->ntokens; i++)
-        if (strcmp(a->tokens[i].token, tok) == 0)
-            return 1;
+        if (strcmp(a->tokens[i].token, tok) == 0) return 1;
     return 0;
 }
 
@@ -105,12 +101,11 @@ static json_t *resource_list(struct tn_apiserver *a, const char *group, const ch
 {
     json_t *res = json_array();
     for (const struct tn_rtype *t = a->reg.head; t; t = t->next) {
-        if (strcmp(t->group, group) || strcmp(t->version, version))
-            continue;
-        json_t *r = json_pack("{s:s,s:s,s:b,s:s,s:[ssssssss]}", "name", t->resource,
-                              "singularName", t->singular, "namespaced", t->namespaced, "kind",
-                              t->kind, "verbs", "create", "delete", "deletecollection", "get",
-                              "list", "patch", "update", "watch");
+        if (strcmp(t->group, group) || strcmp(t->version, version)) continue;
+        json_t *r =
+            json_pack("{s:s,s:s,s:b,s:s,s:[ssssssss]}", "name", t->resource, "singularName",
+                      t->singular, "namespaced", t->namespaced, "kind", t->kind, "verbs", "create",
+                      "delete", "deletecollection", "get", "list", "patch", "update", "watch");
         if (t->short_names[0]) {
             json_t *sn = json_array();
             char buf[128];
@@ -133,15 +128,15 @@ static json_t *resource_list(struct tn_apiserver *a, const char *group, const ch
         char sub[200];
         if (t->has_status) {
             snprintf(sub, sizeof(sub), "%s/status", t->resource);
-            json_array_append_new(res, json_pack("{s:s,s:s,s:b,s:s,s:[sss]}", "name", sub,
-                                                 "singularName", "", "namespaced", t->namespaced,
-                                                 "kind", t->kind, "verbs", "get", "patch",
-                                                 "update"));
+            json_array_append_new(res,
+                                  json_pack("{s:s,s:s,s:b,s:s,s:[sss]}", "name", sub,
+                                            "singularName", "", "namespaced", t->namespaced, "kind",
+                                            t->kind, "verbs", "get", "patch", "update"));
         }
         if (strcmp(t->key, "core/pods") == 0)
             json_array_append_new(res, json_pack("{s:s,s:s,s:b,s:s,s:[s]}", "name", "pods/log",
-                                                 "singularName", "", "namespaced", 1, "kind",
-                                                 "Pod", "verbs", "get"));
+                                                 "singularName", "", "namespaced", 1, "kind", "Pod",
+                                                 "verbs", "get"));
     }
     char gv[160];
     snprintf(gv, sizeof(gv), "%s%s%s", group, *group ? "/" : "", version);
@@ -154,15 +149,13 @@ static json_t *api_group(struct tn_apiserver *a, const char *group)
     json_t *versions = json_array();
     json_t *preferred = NULL;
     for (const struct tn_rtype *t = a->reg.head; t; t = t->next) {
-        if (strcmp(t->group, group) != 0)
-            continue;
+        if (strcmp(t->group, group) != 0) continue;
         int seen = 0;
         size_t i;
         json_t *v;
-        json_array_foreach(versions, i, v) if (strcmp(tn_json_str(v, "version", ""), t->version) ==
-                                               0) seen = 1;
-        if (seen)
-            continue;
+        json_array_foreach(versions, i,
+                           v) if (strcmp(tn_json_str(v, "version", ""), t->version) == 0) seen = 1;
+        if (seen) continue;
         char gv[160];
         snprintf(gv, sizeof(gv), "%s/%s", group, t->version);
         json_t *ver = json_pack("{s:s,s:s}", "groupVersion", gv, "version", t->version);
@@ -179,23 +172,21 @@ static json_t *api_group(struct tn_apiserver *a, const char *group)
         json_decref(preferred);
         return NULL;
     }
-    return json_pack("{s:s,s:s,s:s,s:o,s:o}", "kind", "APIGroup", "apiVersion", "v1", "name",
-                     group, "versions", versions, "preferredVersion", preferred);
+    return json_pack("{s:s,s:s,s:s,s:o,s:o}", "kind", "APIGroup", "apiVersion", "v1", "name", group,
+                     "versions", versions, "preferredVersion", preferred);
 }
 
 static json_t *group_list(struct tn_apiserver *a)
 {
     json_t *groups = json_array();
     for (const struct tn_rtype *t = a->reg.head; t; t = t->next) {
-        if (!t->group[0])
-            continue;
+        if (!t->group[0]) continue;
         int seen = 0;
         size_t i;
         json_t *g;
         json_array_foreach(groups, i, g) if (strcmp(tn_json_str(g, "name", ""), t->group) == 0)
             seen = 1;
-        if (seen)
-            continue;
+        if (seen) continue;
         json_t *ag = api_group(a, t->group);
         if (ag) {
             json_object_del(ag, "kind");
@@ -203,8 +194,7 @@ static json_t *group_list(struct tn_apiserver *a)
             json_array_append_new(groups, ag);
         }
     }
-    return json_pack("{s:s,s:s,s:o}", "kind", "APIGroupList", "apiVersion", "v1", "groups",
-                     groups);
+    return json_pack("{s:s,s:s,s:o}", "kind", "APIGroupList", "apiVersion", "v1", "groups", groups);
 }
 
 static void handle_openapi(struct tn_apiserver *a, struct tn_http_req *req, const char *path)
@@ -250,8 +240,8 @@ struct list_ctx {
     const struct tn_rtype *t;
     struct tn_labelsel *ls;
     struct tn_fieldsel *fs;
-    struct tn_buf out;   /* fast path: stored texts spliced */
-    json_t *items;       /* slow path: parsed objects */
+    struct tn_buf out; /* fast path: stored texts spliced */
+    json_t *items;     /* slow path: parsed objects */
     long limit, matched;
     char last_ns[256], last_name[256];
     int more;
@@ -267,15 +257,13 @@ static int list_row(const char *ns, const char *name, const char *data, int64_t 
     snprintf(c->last_ns, sizeof(c->last_ns), "%s", ns);
     snprintf(c->last_name, sizeof(c->last_name), "%s", name);
     if (!c->items) {
-        if (c->matched)
-            tn_buf_putc(&c->out, ',');
+        if (c->matched) tn_buf_putc(&c->out, ',');
         tn_buf_puts(&c->out, data);
         c->matched++;
         return 0;
     }
     json_t *obj = json_loads(data, 0, NULL);
-    if (!obj)
-        return 0;
+    if (!obj) return 0;
     if ((!c->ls || tn_labelsel_matches(c->ls, obj)) &&
         (!c->fs || tn_fieldsel_matches_resource(c->fs, c->t->resource, obj))) {
         if (!c->t->builtin) {
@@ -333,8 +321,7 @@ static void handle_list(struct tn_apiserver *a, struct tn_http_req *req, const s
     memset(&c, 0, sizeof(c));
     c.a = a;
     c.t = t;
-    if (parse_selectors(req, t, &c.ls, &c.fs))
-        return;
+    if (parse_selectors(req, t, &c.ls, &c.fs)) return;
     int table = wants_table(req);
     const char *lim = tn_http_query(req, "limit");
     c.limit = lim ? atol(lim) : 0;
@@ -344,8 +331,7 @@ static void handle_list(struct tn_apiserver *a, struct tn_http_req *req, const s
     if (cs && *cs) {
         unsigned char *dec = NULL;
         size_t dl;
-        if (tn_base64_decode(cs, &dec, &dl) == 0)
-            cont = json_loads((const char *)dec, 0, NULL);
+        if (tn_base64_decode(cs, &dec, &dl) == 0) cont = json_loads((const char *)dec, 0, NULL);
         free(dec);
         if (!cont) {
             tn_labelsel_free(c.ls);
@@ -358,8 +344,7 @@ static void handle_list(struct tn_apiserver *a, struct tn_http_req *req, const s
     }
     int slow = c.ls || c.fs || table || (!t->builtin && !t->storage);
     tn_buf_init(&c.out, 0);
-    if (slow)
-        c.items = json_array();
+    if (slow) c.items = json_array();
     int64_t rv = tn_store_rv(a->store);
     /* with selectors the limit counts matches: read in pages until enough matched */
     for (;;) {
@@ -377,8 +362,7 @@ static void handle_list(struct tn_apiserver *a, struct tn_http_req *req, const s
             send_error(req, 500, "InternalError", "storage error while listing");
             return;
         }
-        if (c.more || page == 0 || n < page)
-            break;
+        if (c.more || page == 0 || n < page) break;
         after_ns = c.last_ns;
         after_name = c.last_name;
     }
@@ -389,8 +373,7 @@ static void handle_list(struct tn_apiserver *a, struct tn_http_req *req, const s
         json_t *tb = tn_table_for(t, c.items, tn_http_query(req, "includeObject"), 1);
         json_t *md = tn_json_obj_ensure(tb, "metadata");
         json_object_set_new(md, "resourceVersion", json_string(rvs));
-        if (cont_tok)
-            json_object_set_new(md, "continue", json_string(cont_tok));
+        if (cont_tok) json_object_set_new(md, "continue", json_string(cont_tok));
         send_json(req, 200, tb);
     } else if (slow) {
         char av[160];
@@ -408,8 +391,7 @@ static void handle_list(struct tn_apiserver *a, struct tn_http_req *req, const s
                       "{\"kind\":\"%s\",\"apiVersion\":\"%s%s%s\",\"metadata\":{"
                       "\"resourceVersion\":\"%s\"",
                       t->list_kind, t->group, t->group[0] ? "/" : "", t->version, rvs);
-        if (cont_tok)
-            tn_buf_printf(&b, ",\"continue\":\"%s\"", cont_tok);
+        if (cont_tok) tn_buf_printf(&b, ",\"continue\":\"%s\"", cont_tok);
         tn_buf_puts(&b, "},\"items\":[");
         tn_buf_append(&b, c.out.data ? c.out.data : "", c.out.len);
         tn_buf_puts(&b, "]}");
@@ -447,8 +429,7 @@ static void handle_watch(struct tn_apiserver *a, struct tn_http_req *req, const 
 {
     struct tn_watch_opts o;
     memset(&o, 0, sizeof(o));
-    if (parse_selectors(req, t, &o.labels, &o.fields))
-        return;
+    if (parse_selectors(req, t, &o.labels, &o.fields)) return;
     if (name) { /* watch on a single object: GET .../name?watch=1 */
         char sel[300];
         snprintf(sel, sizeof(sel), "metadata.name=%s", name);
@@ -467,8 +448,7 @@ static void handle_watch(struct tn_apiserver *a, struct tn_http_req *req, const 
     o.timeout_ms = ts ? atoll(ts) * 1000 : 1800 * 1000;
     const char *rvq = tn_http_query(req, "resourceVersion");
     struct tn_watcher *w = tn_watch_start(a->hub, a->http, req, t, &o);
-    if (!w)
-        return;
+    if (!w) return;
     if (!rvq || !*rvq || strcmp(rvq, "0") == 0) {
         struct init_ctx c = {w, t};
         tn_obj_each(a, t, t->namespaced ? ns : NULL, initial_event, &c);
@@ -496,27 +476,25 @@ static void write_opts(struct tn_http_req *req, struct tn_write_opts *o)
     const char *pp = tn_http_query(req, "propagationPolicy");
     o->propagation = pp;
     const char *gp = tn_http_query(req, "gracePeriodSeconds");
-    if (gp)
-        o->grace = atoll(gp);
+    if (gp) o->grace = atoll(gp);
 }
 
-static void handle_create(struct tn_apiserver *a, struct tn_http_req *req,
-                          const struct tn_rtype *t, const char *ns)
+static void handle_create(struct tn_apiserver *a, struct tn_http_req *req, const struct tn_rtype *t,
+                          const char *ns)
 {
     struct tn_reply rep;
     tn_reply_init(&rep);
     struct tn_write_opts o;
     write_opts(req, &o);
     json_t *obj = parse_body(req, &rep);
-    if (obj)
-        tn_obj_create(a, t, t->namespaced ? ns : NULL, obj, &o, &rep);
+    if (obj) tn_obj_create(a, t, t->namespaced ? ns : NULL, obj, &o, &rep);
     send_reply(req, t, &rep);
     json_decref(obj);
     tn_reply_free(&rep);
 }
 
-static void handle_update(struct tn_apiserver *a, struct tn_http_req *req,
-                          const struct tn_rtype *t, const char *ns, const char *name, int status)
+static void handle_update(struct tn_apiserver *a, struct tn_http_req *req, const struct tn_rtype *t,
+                          const char *ns, const char *name, int status)
 {
     struct tn_reply rep;
     tn_reply_init(&rep);
@@ -524,8 +502,7 @@ static void handle_update(struct tn_apiserver *a, struct tn_http_req *req,
     write_opts(req, &o);
     o.status_only = status;
     json_t *obj = parse_body(req, &rep);
-    if (obj)
-        tn_obj_update(a, t, ns, name, obj, &o, &rep);
+    if (obj) tn_obj_update(a, t, ns, name, obj, &o, &rep);
     send_reply(req, t, &rep);
     json_decref(obj);
     tn_reply_free(&rep);
@@ -540,8 +517,7 @@ static void handle_patch(struct tn_apiserver *a, struct tn_http_req *req, const 
     write_opts(req, &o);
     o.status_only = status;
     const char *ct = tn_http_header(req, "content-type");
-    if (!ct)
-        ct = "";
+    if (!ct) ct = "";
     int kind;
     if (strncmp(ct, "application/merge-patch+json", 28) == 0)
         kind = 1;
@@ -640,14 +616,12 @@ static void handle_patch(struct tn_apiserver *a, struct tn_http_req *req, const 
     tn_reply_free(&rep);
 }
 
-static void delete_opts_from_body(struct tn_http_req *req, struct tn_write_opts *o,
-                                  json_t **keep)
+static void delete_opts_from_body(struct tn_http_req *req, struct tn_write_opts *o, json_t **keep)
 {
     size_t len;
     const char *body = tn_http_body(req, &len);
     *keep = NULL;
-    if (!len)
-        return;
+    if (!len) return;
     json_t *d = json_loadb(body, len, 0, NULL);
     if (!json_is_object(d)) {
         json_decref(d);
@@ -655,26 +629,20 @@ static void delete_opts_from_body(struct tn_http_req *req, struct tn_write_opts 
     }
     *keep = d;
     const char *pp = tn_json_str(d, "propagationPolicy", NULL);
-    if (pp)
-        o->propagation = pp;
+    if (pp) o->propagation = pp;
     json_t *gp = json_object_get(d, "gracePeriodSeconds");
-    if (json_is_integer(gp))
-        o->grace = json_integer_value(gp);
+    if (json_is_integer(gp)) o->grace = json_integer_value(gp);
     const char *uid = tn_json_str(d, "preconditions.uid", NULL);
-    if (uid)
-        o->precond_uid = uid;
+    if (uid) o->precond_uid = uid;
     const char *rv = tn_json_str(d, "preconditions.resourceVersion", NULL);
-    if (rv)
-        o->expect_rv = atoll(rv);
+    if (rv) o->expect_rv = atoll(rv);
     json_t *dr = json_object_get(d, "dryRun");
-    if (json_is_array(dr) && json_array_size(dr))
-        o->dry_run = 1;
-    if (json_is_true(json_object_get(d, "orphanDependents")))
-        o->propagation = "Orphan";
+    if (json_is_array(dr) && json_array_size(dr)) o->dry_run = 1;
+    if (json_is_true(json_object_get(d, "orphanDependents"))) o->propagation = "Orphan";
 }
 
-static void handle_delete(struct tn_apiserver *a, struct tn_http_req *req,
-                          const struct tn_rtype *t, const char *ns, const char *name)
+static void handle_delete(struct tn_apiserver *a, struct tn_http_req *req, const struct tn_rtype *t,
+                          const char *ns, const char *name)
 {
     struct tn_reply rep;
     tn_reply_init(&rep);
@@ -735,8 +703,7 @@ static void handle_deletecollection(struct tn_apiserver *a, struct tn_http_req *
         tn_reply_init(&rep);
         tn_obj_delete(a, t, json_string_value(json_array_get(nn, 0)),
                       json_string_value(json_array_get(nn, 1)), &o, &rep);
-        if (rep.obj)
-            json_array_append(items, rep.obj);
+        if (rep.obj) json_array_append(items, rep.obj);
         tn_reply_free(&rep);
     }
     char av[160];
@@ -804,16 +771,14 @@ static void handle_resource(struct tn_apiserver *a, struct tn_http_req *req, con
             resname = seg[2];
             name = n > 3 ? seg[3] : NULL;
             sub = n > 4 ? seg[4] : NULL;
-            if (n > 5)
-                resname = NULL;
+            if (n > 5) resname = NULL;
         }
     }
     if (!resname && !ns) {
         resname = n > 0 ? seg[0] : NULL;
         name = n > 1 ? seg[1] : NULL;
         sub = n > 2 ? seg[2] : NULL;
-        if (n > 3)
-            resname = NULL;
+        if (n > 3) resname = NULL;
     }
     const struct tn_rtype *t = resname ? tn_registry_find(&a->reg, group, version, resname) : NULL;
     if (!t) {
@@ -830,8 +795,7 @@ static void handle_resource(struct tn_apiserver *a, struct tn_http_req *req, con
         send_error(req, 404, "NotFound", "the server could not find the requested resource");
         return;
     }
-    if (!ns)
-        ns = t->namespaced ? NULL : "";
+    if (!ns) ns = t->namespaced ? NULL : "";
     const char *watch = tn_http_query(req, "watch");
     int is_watch = watch && (strcmp(watch, "true") == 0 || strcmp(watch, "1") == 0);
     if (!name) {

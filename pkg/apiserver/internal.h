@@ -34,12 +34,12 @@ struct tn_apiserver {
 
 /* Result of an operation, turned into an HTTP response by the handlers. */
 struct tn_reply {
-    int code;          /* HTTP status */
-    char reason[40];   /* Status reason when code >= 400 */
+    int code;        /* HTTP status */
+    char reason[40]; /* Status reason when code >= 400 */
     char msg[1024];
     struct tn_causes causes;
-    json_t *obj;       /* new reference: resulting object (2xx) */
-    char kind[96];     /* for Status details */
+    json_t *obj;   /* new reference: resulting object (2xx) */
+    char kind[96]; /* for Status details */
     char name[256];
     char group[96];
 };
@@ -55,11 +55,11 @@ json_t *tn_reply_status(const struct tn_reply *r, const struct tn_rtype *t);
 /* Core operations (core.c). obj is borrowed and may be modified. */
 struct tn_write_opts {
     int dry_run;
-    int status_only;        /* /status subresource */
-    int strict;             /* fieldValidation=Strict */
-    int64_t expect_rv;      /* 0 = unconditional */
+    int status_only;         /* /status subresource */
+    int strict;              /* fieldValidation=Strict */
+    int64_t expect_rv;       /* 0 = unconditional */
     const char *propagation; /* delete: Orphan|Background|Foreground; NULL = default */
-    int64_t grace;          /* delete: gracePeriodSeconds, -1 = default */
+    int64_t grace;           /* delete: gracePeriodSeconds, -1 = default */
     const char *precond_uid;
 };
 int tn_obj_get(struct tn_apiserver *a, const struct tn_rtype *t, const char *ns, const char *name,

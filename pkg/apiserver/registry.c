@@ -49,8 +49,7 @@ int tn_registry_init(struct tn_registry *r)
     for (size_t i = 0; i < sizeof(builtins) / sizeof(builtins[0]); i++) {
         const struct builtin *b = &builtins[i];
         struct tn_rtype *t = calloc(1, sizeof(*t));
-        if (!t)
-            return TN_ENOMEM;
+        if (!t) return TN_ENOMEM;
         snprintf(t->group, sizeof(t->group), "%s", b->group);
         snprintf(t->version, sizeof(t->version), "%s", b->version);
         snprintf(t->resource, sizeof(t->resource), "%s", b->resource);
@@ -121,10 +120,8 @@ const struct tn_rtype *tn_registry_find_key(const struct tn_registry *r, const c
     const struct tn_rtype *any = NULL;
     for (const struct tn_rtype *t = r->head; t; t = t->next)
         if (strcmp(t->key, key) == 0) {
-            if (t->storage)
-                return t;
-            if (!any)
-                any = t;
+            if (t->storage) return t;
+            if (!any) any = t;
         }
     return any;
 }
@@ -132,23 +129,19 @@ const struct tn_rtype *tn_registry_find_key(const struct tn_registry *r, const c
 static int is_dns_label(const char *s, size_t max)
 {
     size_t n = strlen(s);
-    if (n == 0 || n > max)
-        return 0;
+    if (n == 0 || n > max) return 0;
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
-        if (!(islower((unsigned char)c) || isdigit((unsigned char)c) || c == '-'))
-            return 0;
+        if (!(islower((unsigned char)c) || isdigit((unsigned char)c) || c == '-')) return 0;
     }
     return s[0] != '-' && s[n - 1] != '-';
 }
 
 static int is_kind_name(const char *s)
 {
-    if (!s || !*s || !isupper((unsigned char)s[0]))
-        return 0;
+    if (!s || !*s || !isupper((unsigned char)s[0])) return 0;
     for (; *s; s++)
-        if (!isalnum((unsigned char)*s))
-            return 0;
+        if (!isalnum((unsigned char)*s)) return 0;
     return 1;
 }
 
@@ -216,8 +209,9 @@ int tn_registry_validate_crd(const struct tn_registry *r, const json_t *crd, str
     }
     json_t *versions = tn_json_get(crd, "spec.versions");
     if (!json_is_array(versions) || json_array_size(versions) == 0) {
-        tn_causes_add(c, TN_CAUSE_REQUIRED, "spec.versions", "Required value: must have exactly "
-                                                             "one version marked as storage");
+        tn_causes_add(c, TN_CAUSE_REQUIRED, "spec.versions",
+                      "Required value: must have exactly "
+                      "one version marked as storage");
         return c->n > before ? TN_EINVAL : 0;
     }
     int nstorage = 0;
@@ -235,8 +229,7 @@ int tn_registry_validate_crd(const struct tn_registry *r, const json_t *crd, str
             snprintf(f, sizeof(f), "spec.versions[%zu].served", i);
             tn_causes_add(c, TN_CAUSE_REQUIRED, f, "Required value");
         }
-        if (tn_json_bool(v, "storage", 0))
-            nstorage++;
+        if (tn_json_bool(v, "storage", 0)) nstorage++;
         json_t *schema = tn_json_get(v, "schema.openAPIV3Schema");
         if (!schema) {
             snprintf(f, sizeof(f), "spec.versions[%zu].schema.openAPIV3Schema", i);
@@ -254,8 +247,7 @@ int tn_registry_validate_crd(const struct tn_registry *r, const json_t *crd, str
             const char *cn = tn_json_str(col, "name", NULL);
             const char *ct = tn_json_str(col, "type", NULL);
             snprintf(f, sizeof(f), "spec.versions[%zu].additionalPrinterColumns[%zu]", i, j);
-            if (!cn || !*cn)
-                tn_causes_add(c, TN_CAUSE_REQUIRED, f, "name: Required value");
+            if (!cn || !*cn) tn_causes_add(c, TN_CAUSE_REQUIRED, f, "name: Required value");
             if (!ct || (strcmp(ct, "integer") && strcmp(ct, "number") && strcmp(ct, "string") &&
                         strcmp(ct, "boolean") && strcmp(ct, "date")))
                 tn_causes_add(c, TN_CAUSE_NOT_SUPPORTED, f,
@@ -283,8 +275,7 @@ static void csv_from_array(char *out, size_t n, const json_t *arr)
     json_t *v;
     json_array_foreach(arr, i, v)
     {
-        if (!json_is_string(v))
-            continue;
+        if (!json_is_string(v)) continue;
         size_t l = strlen(out);
         snprintf(out + l, n - l, "%s%s", l ? "," : "", json_string_value(v));
     }
@@ -302,11 +293,9 @@ int tn_registry_add_crd(struct tn_registry *r, const json_t *crd, struct tn_err 
     json_t *v;
     json_array_foreach(versions, i, v)
     {
-        if (!tn_json_bool(v, "served", 0))
-            continue;
+        if (!tn_json_bool(v, "served", 0)) continue;
         struct tn_rtype *t = calloc(1, sizeof(*t));
-        if (!t)
-            return tn_err_set(err, TN_ENOMEM, "out of memory");
+        if (!t) return tn_err_set(err, TN_ENOMEM, "out of memory");
         snprintf(t->group, sizeof(t->group), "%s", tn_json_str(crd, "spec.group", ""));
         snprintf(t->version, sizeof(t->version), "%s", tn_json_str(v, "name", ""));
         snprintf(t->resource, sizeof(t->resource), "%s", tn_json_str(crd, "spec.names.plural", ""));
@@ -360,10 +349,10 @@ json_t *tn_registry_descriptors(const struct tn_registry *r)
 {
     json_t *arr = json_array();
     for (const struct tn_rtype *t = r->head; t; t = t->next) {
-        json_t *d = json_pack("{s:s,s:s,s:s,s:s,s:s,s:b,s:b,s:b}", "group", t->group, "version",
-                              t->version, "kind", t->kind, "listKind", t->list_kind, "resource",
-                              t->resource, "namespaced", t->namespaced, "status", t->has_status,
-                              "builtin", t->builtin);
+        json_t *d =
+            json_pack("{s:s,s:s,s:s,s:s,s:s,s:b,s:b,s:b}", "group", t->group, "version", t->version,
+                      "kind", t->kind, "listKind", t->list_kind, "resource", t->resource,
+                      "namespaced", t->namespaced, "status", t->has_status, "builtin", t->builtin);
         json_object_set(d, "schema", t->schema ? t->schema : json_null());
         json_array_append_new(arr, d);
     }

@@ -24,7 +24,7 @@ struct tn_rtype {
     int namespaced;
     int has_status; /* status subresource */
     int builtin;
-    int storage;    /* this version is the storage version */
+    int storage;     /* this version is the storage version */
     json_t *schema;  /* CRD openAPIV3Schema of this version, or NULL */
     json_t *columns; /* CRD additionalPrinterColumns of this version, or NULL */
     struct tn_rtype *next;

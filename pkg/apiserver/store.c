@@ -56,12 +56,13 @@ struct tn_store *tn_store_open(const char *path, struct tn_err *err)
     }
     if (prep(s, &s->get, "SELECT data, rv FROM objects WHERE res=?1 AND ns=?2 AND name=?3", err) ||
         prep(s, &s->put,
-             "INSERT OR REPLACE INTO objects(res, ns, name, rv, uid, data) VALUES(?1,?2,?3,?4,?5,?6)",
+             "INSERT OR REPLACE INTO objects(res, ns, name, rv, uid, data) "
+             "VALUES(?1,?2,?3,?4,?5,?6)",
              err) ||
         prep(s, &s->del, "DELETE FROM objects WHERE res=?1 AND ns=?2 AND name=?3", err) ||
         prep(s, &s->delown, "DELETE FROM owners WHERE res=?1 AND ns=?2 AND name=?3", err) ||
-        prep(s, &s->putown, "INSERT OR IGNORE INTO owners(owner, res, ns, name) VALUES(?1,?2,?3,?4)",
-             err) ||
+        prep(s, &s->putown,
+             "INSERT OR IGNORE INTO owners(owner, res, ns, name) VALUES(?1,?2,?3,?4)", err) ||
         prep(s, &s->setrv, "UPDATE meta SET v=?1 WHERE k='rv'", err) ||
         prep(s, &s->deps, "SELECT res, ns, name FROM owners WHERE owner=?1", err) ||
         prep(s, &s->uidq, "SELECT 1 FROM objects WHERE uid=?1 LIMIT 1", err)) {
@@ -73,17 +74,16 @@ struct tn_store *tn_store_open(const char *path, struct tn_err *err)
         tn_store_close(s);
         return NULL;
     }
-    if (sqlite3_step(st) == SQLITE_ROW)
-        s->rv = sqlite3_column_int64(st, 0);
+    if (sqlite3_step(st) == SQLITE_ROW) s->rv = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
     return s;
 }
 
 void tn_store_close(struct tn_store *s)
 {
-    if (!s)
-        return;
-    sqlite3_stmt *all[] = {s->get, s->put, s->del, s->delown, s->putown, s->setrv, s->deps, s->uidq};
+    if (!s) return;
+    sqlite3_stmt *all[] = {s->get,    s->put,   s->del,  s->delown,
+                           s->putown, s->setrv, s->deps, s->uidq};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         sqlite3_finalize(all[i]);
     sqlite3_close(s->db);
@@ -111,15 +111,13 @@ static int step_done(struct tn_store *s, sqlite3_stmt *st, struct tn_err *err)
 
 int tn_store_begin(struct tn_store *s)
 {
-    if (s->in_tx++)
-        return 0;
+    if (s->in_tx++) return 0;
     return sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK ? 0 : TN_EIO;
 }
 
 int tn_store_commit(struct tn_store *s)
 {
-    if (--s->in_tx > 0)
-        return 0;
+    if (--s->in_tx > 0) return 0;
     sqlite3_bind_int64(s->setrv, 1, s->rv);
     step_done(s, s->setrv, NULL);
     return sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK ? 0 : TN_EIO;
@@ -134,16 +132,13 @@ int tn_store_get(struct tn_store *s, const char *res, const char *ns, const char
     sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
-        if (data)
-            *data = strdup((const char *)sqlite3_column_text(st, 0));
-        if (rv)
-            *rv = sqlite3_column_int64(st, 1);
+        if (data) *data = strdup((const char *)sqlite3_column_text(st, 0));
+        if (rv) *rv = sqlite3_column_int64(st, 1);
         sqlite3_reset(st);
         return 0;
     }
     sqlite3_reset(st);
-    if (rc == SQLITE_DONE)
-        return TN_ENOTFOUND;
+    if (rc == SQLITE_DONE) return TN_ENOTFOUND;
     return tn_err_set(err, TN_EIO, "sqlite: %s", sqlite3_errmsg(s->db));
 }
 
@@ -152,8 +147,7 @@ int tn_store_put(struct tn_store *s, const char *res, const char *ns, const char
                  size_t nowners, struct tn_err *err)
 {
     int rc = tn_store_begin(s);
-    if (rc)
-        return tn_err_set(err, TN_EIO, "sqlite: cannot begin: %s", sqlite3_errmsg(s->db));
+    if (rc) return tn_err_set(err, TN_EIO, "sqlite: cannot begin: %s", sqlite3_errmsg(s->db));
     sqlite3_stmt *st = s->put;
     sqlite3_bind_text(st, 1, res, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, ns ? ns : "", -1, SQLITE_STATIC);
@@ -168,8 +162,7 @@ int tn_store_put(struct tn_store *s, const char *res, const char *ns, const char
     sqlite3_bind_text(s->delown, 1, res, -1, SQLITE_STATIC);
     sqlite3_bind_text(s->delown, 2, ns ? ns : "", -1, SQLITE_STATIC);
     sqlite3_bind_text(s->delown, 3, name, -1, SQLITE_STATIC);
-    if (!rc)
-        rc = step_done(s, s->delown, err);
+    if (!rc) rc = step_done(s, s->delown, err);
     for (size_t i = 0; !rc && i < nowners; i++) {
         sqlite3_bind_text(s->putown, 1, owners[i], -1, SQLITE_STATIC);
         sqlite3_bind_text(s->putown, 2, res, -1, SQLITE_STATIC);
@@ -186,8 +179,7 @@ int tn_store_delete(struct tn_store *s, const char *res, const char *ns, const c
                     struct tn_err *err)
 {
     int rc = tn_store_begin(s);
-    if (rc)
-        return tn_err_set(err, TN_EIO, "sqlite: cannot begin: %s", sqlite3_errmsg(s->db));
+    if (rc) return tn_err_set(err, TN_EIO, "sqlite: cannot begin: %s", sqlite3_errmsg(s->db));
     sqlite3_stmt *sts[] = {s->del, s->delown};
     for (int i = 0; i < 2 && !rc; i++) {
         sqlite3_bind_text(sts[i], 1, res, -1, SQLITE_STATIC);
@@ -211,18 +203,14 @@ int tn_store_list(struct tn_store *s, const char *res, const char *ns, const cha
              "SELECT ns, name, data, rv FROM objects WHERE res=?1%s%s ORDER BY ns, name%s",
              ns ? " AND ns=?2" : "", after, limit > 0 ? " LIMIT ?5" : "");
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
-        return TN_EIO;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) return TN_EIO;
     sqlite3_bind_text(st, 1, res, -1, SQLITE_STATIC);
-    if (ns)
-        sqlite3_bind_text(st, 2, ns, -1, SQLITE_STATIC);
+    if (ns) sqlite3_bind_text(st, 2, ns, -1, SQLITE_STATIC);
     if (after_ns) {
-        if (!ns)
-            sqlite3_bind_text(st, 3, after_ns, -1, SQLITE_STATIC);
+        if (!ns) sqlite3_bind_text(st, 3, after_ns, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 4, after_name ? after_name : "", -1, SQLITE_STATIC);
     }
-    if (limit > 0)
-        sqlite3_bind_int64(st, 5, limit);
+    if (limit > 0) sqlite3_bind_int64(st, 5, limit);
     int n = 0, rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         n++;
@@ -239,11 +227,9 @@ long tn_store_count(struct tn_store *s, const char *res, const char *ns)
     sqlite3_stmt *st;
     const char *sql = ns ? "SELECT count(*) FROM objects WHERE res=?1 AND ns=?2"
                          : "SELECT count(*) FROM objects WHERE res=?1";
-    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
-        return TN_EIO;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) return TN_EIO;
     sqlite3_bind_text(st, 1, res, -1, SQLITE_STATIC);
-    if (ns)
-        sqlite3_bind_text(st, 2, ns, -1, SQLITE_STATIC);
+    if (ns) sqlite3_bind_text(st, 2, ns, -1, SQLITE_STATIC);
     long n = sqlite3_step(st) == SQLITE_ROW ? (long)sqlite3_column_int64(st, 0) : TN_EIO;
     sqlite3_finalize(st);
     return n;
@@ -260,8 +246,7 @@ static int collect_refs(sqlite3_stmt *st, tn_store_ref_fn fn, void *arg)
         if (n == cap) {
             cap = cap ? cap * 2 : 16;
             struct row *nr = realloc(rows, cap * sizeof(*nr));
-            if (!nr)
-                break;
+            if (!nr) break;
             rows = nr;
         }
         rows[n].a = strdup((const char *)sqlite3_column_text(st, 0));

@@ -22,8 +22,7 @@ static json_t *coldef(const char *name, const char *type, const char *format, co
 static json_t *age_cell(const char *ts)
 {
     time_t t;
-    if (!ts || tn_time_parse_rfc3339(ts, &t))
-        return json_string("<unknown>");
+    if (!ts || tn_time_parse_rfc3339(ts, &t)) return json_string("<unknown>");
     char out[32];
     tn_time_human_age((int64_t)(time(NULL) - t), out, sizeof(out));
     return json_string(out);
@@ -33,36 +32,41 @@ static json_t *age_cell(const char *ts)
 static json_t *builtin_columns(const struct tn_rtype *t)
 {
     json_t *c = json_array();
-    json_array_append_new(c, coldef("Name", "string", "name", "Name must be unique within a "
-                                                              "namespace.",
+    json_array_append_new(c, coldef("Name", "string", "name",
+                                    "Name must be unique within a "
+                                    "namespace.",
                                     0));
     const char *k = t->key;
     if (strcmp(k, "core/pods") == 0) {
-        json_array_append_new(c, coldef("Ready", "string", "", "The aggregate readiness state "
-                                                               "of this pod for accepting "
-                                                               "traffic.",
+        json_array_append_new(c, coldef("Ready", "string", "",
+                                        "The aggregate readiness state "
+                                        "of this pod for accepting "
+                                        "traffic.",
                                         0));
-        json_array_append_new(c, coldef("Status", "string", "", "The aggregate status of the "
-                                                                "containers in this pod.",
+        json_array_append_new(c, coldef("Status", "string", "",
+                                        "The aggregate status of the "
+                                        "containers in this pod.",
                                         0));
-        json_array_append_new(c, coldef("Restarts", "string", "", "The number of times the "
-                                                                  "containers in this pod have "
-                                                                  "been restarted.",
+        json_array_append_new(c, coldef("Restarts", "string", "",
+                                        "The number of times the "
+                                        "containers in this pod have "
+                                        "been restarted.",
                                         0));
         json_array_append_new(c, coldef("Age", "string", "", "CreationTimestamp", 0));
         json_array_append_new(c, coldef("IP", "string", "", "IP address allocated to the pod.", 1));
-        json_array_append_new(c, coldef("Node", "string", "", "Name of the node the pod runs on.",
-                                        1));
+        json_array_append_new(c,
+                              coldef("Node", "string", "", "Name of the node the pod runs on.", 1));
     } else if (strcmp(k, "apps/deployments") == 0) {
-        json_array_append_new(c, coldef("Ready", "string", "", "Number of the pod with ready "
-                                                               "state",
+        json_array_append_new(c, coldef("Ready", "string", "",
+                                        "Number of the pod with ready "
+                                        "state",
                                         0));
-        json_array_append_new(c, coldef("Up-to-date", "string", "", "Total number of non-terminated"
-                                                                    " pods with the desired "
-                                                                    "template spec.",
+        json_array_append_new(c, coldef("Up-to-date", "string", "",
+                                        "Total number of non-terminated"
+                                        " pods with the desired "
+                                        "template spec.",
                                         0));
-        json_array_append_new(c, coldef("Available", "string", "", "Number of available pods.",
-                                        0));
+        json_array_append_new(c, coldef("Available", "string", "", "Number of available pods.", 0));
         json_array_append_new(c, coldef("Age", "string", "", "CreationTimestamp", 0));
     } else if (strcmp(k, "core/services") == 0) {
         json_array_append_new(c, coldef("Type", "string", "", "The type of the service.", 0));
@@ -120,8 +124,7 @@ static int cond_true(const json_t *obj, const char *path, const char *type)
 
 static const char *pod_status(const json_t *pod, char *buf, size_t n)
 {
-    if (tn_json_get(pod, "metadata.deletionTimestamp"))
-        return "Terminating";
+    if (tn_json_get(pod, "metadata.deletionTimestamp")) return "Terminating";
     const char *reason = tn_json_str(pod, "status.reason", NULL);
     json_t *cs = tn_json_get(pod, "status.containerStatuses");
     size_t i;
@@ -139,8 +142,7 @@ static const char *pod_status(const json_t *pod, char *buf, size_t n)
             return buf;
         }
     }
-    if (reason && *reason)
-        return reason;
+    if (reason && *reason) return reason;
     return tn_json_str(pod, "status.phase", "Pending");
 }
 
@@ -151,8 +153,7 @@ static void builtin_cells(const struct tn_rtype *t, const json_t *o, json_t *cel
     char buf[1024];
     if (strcmp(k, "core/events") == 0) {
         const char *last = tn_json_str(o, "lastTimestamp", NULL);
-        if (!last || !*last)
-            last = tn_json_str(o, "eventTime", created);
+        if (!last || !*last) last = tn_json_str(o, "eventTime", created);
         json_array_append_new(cells, age_cell(last));
         json_array_append_new(cells, json_string(tn_json_str(o, "type", "")));
         json_array_append_new(cells, json_string(tn_json_str(o, "reason", "")));
@@ -177,8 +178,7 @@ static void builtin_cells(const struct tn_rtype *t, const json_t *o, json_t *cel
         json_t *c;
         json_array_foreach(cs, i, c)
         {
-            if (json_is_true(json_object_get(c, "ready")))
-                ready++;
+            if (json_is_true(json_object_get(c, "ready"))) ready++;
             restarts += (long)tn_json_int(c, "restartCount", 0);
         }
         snprintf(buf, sizeof(buf), "%zu/%zu", ready, total);
@@ -205,9 +205,9 @@ static void builtin_cells(const struct tn_rtype *t, const json_t *o, json_t *cel
         json_t *ports = tn_json_get(o, "spec.ports");
         size_t i;
         json_t *p;
-        json_array_foreach(ports, i, p) tn_buf_printf(&b, "%s%lld/%s", i ? "," : "",
-                                                      tn_json_int(p, "port", 0),
-                                                      tn_json_str(p, "protocol", "TCP"));
+        json_array_foreach(ports, i, p)
+            tn_buf_printf(&b, "%s%lld/%s", i ? "," : "", tn_json_int(p, "port", 0),
+                          tn_json_str(p, "protocol", "TCP"));
         json_array_append_new(cells, json_string(b.len ? b.data : "<none>"));
         tn_buf_free(&b);
         json_array_append_new(cells, age_cell(created));
@@ -222,8 +222,8 @@ static void builtin_cells(const struct tn_rtype *t, const json_t *o, json_t *cel
         json_t *addrs = tn_json_get(o, "status.addresses");
         size_t i;
         json_t *ad;
-        json_array_foreach(addrs, i, ad) if (strcmp(tn_json_str(ad, "type", ""), "InternalIP") ==
-                                             0) ip = tn_json_str(ad, "address", ip);
+        json_array_foreach(addrs, i, ad) if (strcmp(tn_json_str(ad, "type", ""), "InternalIP") == 0)
+            ip = tn_json_str(ad, "address", ip);
         json_array_append_new(cells, json_string(ip));
     } else if (strcmp(k, "core/namespaces") == 0) {
         json_array_append_new(cells, json_string(tn_json_str(o, "status.phase", "Active")));
@@ -241,8 +241,7 @@ static void builtin_cells(const struct tn_rtype *t, const json_t *o, json_t *cel
         json_t *subsets = json_object_get(o, "subsets");
         size_t i, j, m;
         json_t *s, *ad, *p;
-        json_array_foreach(subsets, i, s) json_array_foreach(json_object_get(s, "addresses"), j,
-                                                             ad)
+        json_array_foreach(subsets, i, s) json_array_foreach(json_object_get(s, "addresses"), j, ad)
             json_array_foreach(json_object_get(s, "ports"), m, p)
                 tn_buf_printf(&b, "%s%s:%lld", b.len ? "," : "", tn_json_str(ad, "ip", ""),
                               tn_json_int(p, "port", 0));
@@ -262,8 +261,9 @@ static void builtin_cells(const struct tn_rtype *t, const json_t *o, json_t *cel
 static json_t *crd_columns(const struct tn_rtype *t)
 {
     json_t *c = json_array();
-    json_array_append_new(c, coldef("Name", "string", "name", "Name must be unique within a "
-                                                              "namespace.",
+    json_array_append_new(c, coldef("Name", "string", "name",
+                                    "Name must be unique within a "
+                                    "namespace.",
                                     0));
     if (!t->columns) {
         json_array_append_new(c, coldef("Age", "date", "", "CreationTimestamp", 0));
@@ -274,10 +274,9 @@ static json_t *crd_columns(const struct tn_rtype *t)
     json_array_foreach(t->columns, i, col)
     {
         const char *type = tn_json_str(col, "type", "string");
-        json_array_append_new(c, coldef(tn_json_str(col, "name", ""), type,
-                                        tn_json_str(col, "format", ""),
-                                        tn_json_str(col, "description", ""),
-                                        (int)tn_json_int(col, "priority", 0)));
+        json_array_append_new(
+            c, coldef(tn_json_str(col, "name", ""), type, tn_json_str(col, "format", ""),
+                      tn_json_str(col, "description", ""), (int)tn_json_int(col, "priority", 0)));
     }
     return c;
 }
@@ -312,10 +311,8 @@ static void crd_cells(const struct tn_rtype *t, const json_t *o, json_t *cells)
 
 static json_t *row_object(const json_t *o, const char *include)
 {
-    if (include && strcmp(include, "None") == 0)
-        return NULL;
-    if (include && strcmp(include, "Object") == 0)
-        return json_deep_copy(o);
+    if (include && strcmp(include, "None") == 0) return NULL;
+    if (include && strcmp(include, "Object") == 0) return json_deep_copy(o);
     json_t *meta = json_deep_copy(json_object_get(o, "metadata"));
     return json_pack("{s:s,s:s,s:o}", "kind", "PartialObjectMetadata", "apiVersion",
                      "meta.k8s.io/v1", "metadata", meta ? meta : json_object());
@@ -330,8 +327,7 @@ static json_t *make_row(const struct tn_rtype *t, const json_t *o, const char *i
         crd_cells(t, o, cells);
     json_t *row = json_pack("{s:o}", "cells", cells);
     json_t *ro = row_object(o, include);
-    if (ro)
-        json_object_set_new(row, "object", ro);
+    if (ro) json_object_set_new(row, "object", ro);
     return row;
 }
 
@@ -345,8 +341,8 @@ json_t *tn_table_for(const struct tn_rtype *t, json_t *items, const char *includ
     json_t *tb = json_pack("{s:s,s:s,s:{},s:o}", "kind", "Table", "apiVersion", "meta.k8s.io/v1",
                            "metadata", "rows", rows);
     if (with_columns)
-        json_object_set_new(tb, "columnDefinitions", t->builtin ? builtin_columns(t)
-                                                                : crd_columns(t));
+        json_object_set_new(tb, "columnDefinitions",
+                            t->builtin ? builtin_columns(t) : crd_columns(t));
     return tb;
 }
 
@@ -357,7 +353,6 @@ json_t *tn_table_row_event(const struct tn_rtype *t, const json_t *obj, const ch
     json_t *tb = tn_table_for(t, items, include_object, 1);
     json_decref(items);
     json_t *rv = tn_json_get(obj, "metadata.resourceVersion");
-    if (rv)
-        json_object_set(json_object_get(tb, "metadata"), "resourceVersion", rv);
+    if (rv) json_object_set(json_object_get(tb, "metadata"), "resourceVersion", rv);
     return tb;
 }

@@ -46,8 +46,7 @@ struct tn_watch_hub {
 struct tn_watch_hub *tn_watch_hub_new(size_t history, tn_watch_table_fn table_fn, void *arg)
 {
     struct tn_watch_hub *h = calloc(1, sizeof(*h));
-    if (!h)
-        return NULL;
+    if (!h) return NULL;
     h->cap = history ? history : 1;
     h->ring = calloc(h->cap, sizeof(*h->ring));
     if (!h->ring) {
@@ -74,11 +73,9 @@ static void watcher_unlink_free(struct tn_watcher *w)
         w->prev->next = w->next;
     else
         h->watchers = w->next;
-    if (w->next)
-        w->next->prev = w->prev;
+    if (w->next) w->next->prev = w->prev;
     h->nwatchers--;
-    if (w->timer)
-        tn_http_timer_cancel(w->timer);
+    if (w->timer) tn_http_timer_cancel(w->timer);
     tn_labelsel_free(w->labels);
     tn_fieldsel_free(w->fields);
     free(w->ns);
@@ -87,8 +84,7 @@ static void watcher_unlink_free(struct tn_watcher *w)
 
 void tn_watch_hub_free(struct tn_watch_hub *h)
 {
-    if (!h)
-        return;
+    if (!h) return;
     for (size_t i = 0; i < h->cap; i++)
         ev_clear(&h->ring[i]);
     free(h->ring);
@@ -116,25 +112,23 @@ size_t tn_watch_count(const struct tn_watch_hub *h)
 
 static void end_stream(struct tn_watcher *w)
 {
-    if (w->ending)
-        return;
+    if (w->ending) return;
     w->ending = 1;
     tn_http_stream_end(w->req);
 }
 
 static void write_line(struct tn_watcher *w, const char *line, size_t len)
 {
-    if (w->ending)
-        return;
+    if (w->ending) return;
     if (tn_http_stream_write(w->req, line, len))
         end_stream(w); /* the client does not keep up: it will relist */
 }
 
 static int passes(const struct tn_watcher *w, const json_t *obj)
 {
-    if (w->labels && !tn_labelsel_matches(w->labels, obj))
-        return 0;
-    if (w->fields && !tn_fieldsel_matches_resource(w->fields, w->key + strcspn(w->key, "/") + 1, obj))
+    if (w->labels && !tn_labelsel_matches(w->labels, obj)) return 0;
+    if (w->fields &&
+        !tn_fieldsel_matches_resource(w->fields, w->key + strcspn(w->key, "/") + 1, obj))
         return 0;
     return 1;
 }
@@ -166,22 +160,17 @@ static const char *mapped_type(const struct tn_watcher *w, const char *type, con
                                const json_t *old)
 {
     int now = passes(w, obj);
-    if (strcmp(type, "MODIFIED") != 0 || !old)
-        return now ? type : NULL;
+    if (strcmp(type, "MODIFIED") != 0 || !old) return now ? type : NULL;
     int before = passes(w, old);
-    if (now && before)
-        return "MODIFIED";
-    if (now)
-        return "ADDED";
-    if (before)
-        return "DELETED";
+    if (now && before) return "MODIFIED";
+    if (now) return "ADDED";
+    if (before) return "DELETED";
     return NULL;
 }
 
 void tn_watch_send(struct tn_watcher *w, const char *type, const json_t *obj)
 {
-    if (passes(w, obj))
-        send_obj(w, type, obj, NULL);
+    if (passes(w, obj)) send_obj(w, type, obj, NULL);
 }
 
 void tn_watch_publish(struct tn_watch_hub *h, const struct tn_rtype *t, const char *type,
@@ -207,13 +196,10 @@ void tn_watch_publish(struct tn_watch_hub *h, const struct tn_rtype *t, const ch
     e->obj = text ? strdup(text) : NULL;
     /* deliver */
     for (struct tn_watcher *w = h->watchers; w; w = w->next) {
-        if (w->ending || strcmp(w->key, t->key) != 0)
-            continue;
-        if (w->ns && strcmp(w->ns, ns) != 0)
-            continue;
+        if (w->ending || strcmp(w->key, t->key) != 0) continue;
+        if (w->ns && strcmp(w->ns, ns) != 0) continue;
         const char *mt = mapped_type(w, type, obj, old);
-        if (mt)
-            send_obj(w, mt, obj, strcmp(w->t->version, t->version) == 0 ? text : NULL);
+        if (mt) send_obj(w, mt, obj, strcmp(w->t->version, t->version) == 0 ? text : NULL);
     }
     free(text);
 }
@@ -262,13 +248,11 @@ struct tn_watcher *tn_watch_start(struct tn_watch_hub *h, struct tn_http_server 
     snprintf(w->include_object, sizeof(w->include_object), "%s",
              opts->include_object[0] ? opts->include_object : "Metadata");
     w->next = h->watchers;
-    if (h->watchers)
-        h->watchers->prev = w;
+    if (h->watchers) h->watchers->prev = w;
     h->watchers = w;
     h->nwatchers++;
     tn_http_stream_begin(req, 200, "application/json", on_stream_close, w);
-    if (opts->timeout_ms > 0)
-        w->timer = tn_http_timer_add(srv, opts->timeout_ms, on_timeout, w);
+    if (opts->timeout_ms > 0) w->timer = tn_http_timer_add(srv, opts->timeout_ms, on_timeout, w);
     return w;
 }
 
@@ -277,32 +261,29 @@ int tn_watch_replay(struct tn_watcher *w, int64_t from_rv)
     struct tn_watch_hub *h = w->h;
     if (from_rv < h->oldest_rv) {
         char line[512];
-        int n = snprintf(line, sizeof(line),
-                         "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"apiVersion\":\"v1\","
-                         "\"metadata\":{},\"status\":\"Failure\",\"message\":\"too old resource "
-                         "version: %lld (%lld)\",\"reason\":\"Expired\",\"code\":410}}\n",
-                         (long long)from_rv, (long long)h->oldest_rv + 1);
+        int n =
+            snprintf(line, sizeof(line),
+                     "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"apiVersion\":\"v1\","
+                     "\"metadata\":{},\"status\":\"Failure\",\"message\":\"too old resource "
+                     "version: %lld (%lld)\",\"reason\":\"Expired\",\"code\":410}}\n",
+                     (long long)from_rv, (long long)h->oldest_rv + 1);
         write_line(w, line, (size_t)n);
         end_stream(w);
         return TN_EGONE;
     }
     for (size_t i = 0; i < h->n; i++) {
         struct hist_ev *e = &h->ring[(h->start + i) % h->cap];
-        if (e->rv <= from_rv || strcmp(e->key, w->key) != 0)
-            continue;
-        if (w->ns && strcmp(w->ns, e->ns) != 0)
-            continue;
+        if (e->rv <= from_rv || strcmp(e->key, w->key) != 0) continue;
+        if (w->ns && strcmp(w->ns, e->ns) != 0) continue;
         json_t *obj = e->obj ? json_loads(e->obj, 0, NULL) : NULL;
-        if (!obj)
-            continue;
+        if (!obj) continue;
         if (w->t && strcmp(tn_json_str(obj, "apiVersion", ""), "") != 0) {
             char gv[140];
             snprintf(gv, sizeof(gv), "%s%s%s", w->t->group, w->t->group[0] ? "/" : "",
                      w->t->version);
             json_object_set_new(obj, "apiVersion", json_string(gv));
         }
-        if (passes(w, obj))
-            send_obj(w, e->type, obj, NULL);
+        if (passes(w, obj)) send_obj(w, e->type, obj, NULL);
         json_decref(obj);
     }
     return 0;
@@ -311,21 +292,19 @@ int tn_watch_replay(struct tn_watcher *w, int64_t from_rv)
 void tn_watch_close_key(struct tn_watch_hub *h, const char *key)
 {
     for (struct tn_watcher *w = h->watchers; w; w = w->next)
-        if (!key || strcmp(w->key, key) == 0)
-            end_stream(w);
+        if (!key || strcmp(w->key, key) == 0) end_stream(w);
 }
 
 void tn_watch_bookmarks(struct tn_watch_hub *h, int64_t rv)
 {
     for (struct tn_watcher *w = h->watchers; w; w = w->next) {
-        if (!w->bookmarks || w->ending)
-            continue;
+        if (!w->bookmarks || w->ending) continue;
         char line[512];
-        int n = snprintf(line, sizeof(line),
-                         "{\"type\":\"BOOKMARK\",\"object\":{\"kind\":\"%s\",\"apiVersion\":\"%s%s%s\","
-                         "\"metadata\":{\"resourceVersion\":\"%lld\"}}}\n",
-                         w->t->kind, w->t->group, w->t->group[0] ? "/" : "", w->t->version,
-                         (long long)rv);
+        int n = snprintf(
+            line, sizeof(line),
+            "{\"type\":\"BOOKMARK\",\"object\":{\"kind\":\"%s\",\"apiVersion\":\"%s%s%s\","
+            "\"metadata\":{\"resourceVersion\":\"%lld\"}}}\n",
+            w->t->kind, w->t->group, w->t->group[0] ? "/" : "", w->t->version, (long long)rv);
         write_line(w, line, (size_t)n);
     }
 }

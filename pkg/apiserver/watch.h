@@ -36,13 +36,13 @@ void tn_watch_publish(struct tn_watch_hub *h, const struct tn_rtype *t, const ch
                       int64_t rv, const json_t *obj, const json_t *old);
 
 struct tn_watch_opts {
-    const char *ns;               /* NULL = all namespaces */
-    struct tn_labelsel *labels;   /* owned by the watcher from here on; may be NULL */
-    struct tn_fieldsel *fields;   /* owned by the watcher from here on; may be NULL */
-    int bookmarks;                /* allowWatchBookmarks */
-    int table;                    /* send meta.k8s.io Tables */
-    char include_object[16];      /* Table includeObject: None|Metadata|Object */
-    int64_t timeout_ms;           /* end the stream after this long */
+    const char *ns;             /* NULL = all namespaces */
+    struct tn_labelsel *labels; /* owned by the watcher from here on; may be NULL */
+    struct tn_fieldsel *fields; /* owned by the watcher from here on; may be NULL */
+    int bookmarks;              /* allowWatchBookmarks */
+    int table;                  /* send meta.k8s.io Tables */
+    char include_object[16];    /* Table includeObject: None|Metadata|Object */
+    int64_t timeout_ms;         /* end the stream after this long */
 };
 
 /* Starts a stream on req (which must not have answered yet) for resource t. The caller first

@@ -11,8 +11,8 @@
 struct tn_buf {
     char *data;
     size_t len;
-    size_t cap;  /* allocated bytes */
-    size_t max;  /* hard cap on len; 0 means the default (64 MiB) */
+    size_t cap; /* allocated bytes */
+    size_t max; /* hard cap on len; 0 means the default (64 MiB) */
 };
 
 #define TN_BUF_DEFAULT_MAX ((size_t)64 << 20)

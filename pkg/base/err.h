@@ -23,8 +23,8 @@ enum tn_code {
 #define TN_ERR_MSG_MAX 1024
 
 struct tn_err {
-    int code;                  /* one of enum tn_code */
-    char msg[TN_ERR_MSG_MAX];  /* human message, NUL-terminated */
+    int code;                 /* one of enum tn_code */
+    char msg[TN_ERR_MSG_MAX]; /* human message, NUL-terminated */
 };
 
 /* Fills err (if non-NULL) with code and a printf-style message; returns code so that callers

@@ -64,7 +64,7 @@ struct tn_http_server {
     volatile int stop;
     pthread_mutex_t mu;
     struct post *posts, *posts_tail;
-    unsigned char *scratch; /* LWS_PRE + TN_HTTP_CHUNK */
+    unsigned char *scratch;          /* LWS_PRE + TN_HTTP_CHUNK */
     struct lws_protocols *protocols; /* must outlive the vhost */
     struct tn_http_timer *timers;
 };
@@ -75,8 +75,7 @@ struct pss {
 
 static void req_free(struct tn_http_req *r)
 {
-    if (!r)
-        return;
+    if (!r) return;
     free(r->path);
     for (size_t i = 0; i < r->nquery; i++) {
         free(r->query[i].name);
@@ -96,11 +95,9 @@ static void req_free(struct tn_http_req *r)
 static char *hdr_dup(struct lws *wsi, enum lws_token_indexes tok)
 {
     int n = lws_hdr_total_length(wsi, tok);
-    if (n <= 0)
-        return NULL;
+    if (n <= 0) return NULL;
     char *s = malloc((size_t)n + 1);
-    if (!s)
-        return NULL;
+    if (!s) return NULL;
     if (lws_hdr_copy(wsi, s, n + 1, tok) < 0) {
         free(s);
         return NULL;
@@ -116,8 +113,7 @@ static int add_query(struct tn_http_req *r, const char *frag)
     const char *eq = strchr(frag, '=');
     size_t nl = eq ? (size_t)(eq - frag) : strlen(frag);
     struct kv *nq = realloc(r->query, (r->nquery + 1) * sizeof(*nq));
-    if (!nq)
-        return TN_ENOMEM;
+    if (!nq) return TN_ENOMEM;
     r->query = nq;
     nq[r->nquery].name = strndup(frag, nl);
     nq[r->nquery].value = strdup(eq ? eq + 1 : "");
@@ -128,8 +124,7 @@ static int add_query(struct tn_http_req *r, const char *frag)
 static struct tn_http_req *req_new(struct tn_http_server *s, struct lws *wsi)
 {
     struct tn_http_req *r = calloc(1, sizeof(*r));
-    if (!r)
-        return NULL;
+    if (!r) return NULL;
     r->srv = s;
     r->wsi = wsi;
     tn_buf_init(&r->body, s->cfg.max_body + 1);
@@ -146,8 +141,7 @@ static struct tn_http_req *req_new(struct tn_http_server *s, struct lws *wsi)
     char frag[8192];
     for (int i = 0;; i++) {
         int n = lws_hdr_copy_fragment(wsi, frag, sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS, i);
-        if (n < 0)
-            break;
+        if (n < 0) break;
         add_query(r, frag);
     }
     r->ctype = hdr_dup(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE);
@@ -170,37 +164,29 @@ const char *tn_http_path(const struct tn_http_req *r)
 const char *tn_http_query(const struct tn_http_req *r, const char *name)
 {
     for (size_t i = 0; i < r->nquery; i++)
-        if (strcmp(r->query[i].name, name) == 0)
-            return r->query[i].value;
+        if (strcmp(r->query[i].name, name) == 0) return r->query[i].value;
     return NULL;
 }
 
 const char *tn_http_header(const struct tn_http_req *r, const char *name)
 {
-    if (strcmp(name, "content-type") == 0)
-        return r->ctype;
-    if (strcmp(name, "accept") == 0)
-        return r->accept;
-    if (strcmp(name, "authorization") == 0)
-        return r->auth;
-    if (r->responding || !r->wsi)
-        return NULL;
+    if (strcmp(name, "content-type") == 0) return r->ctype;
+    if (strcmp(name, "accept") == 0) return r->accept;
+    if (strcmp(name, "authorization") == 0) return r->auth;
+    if (r->responding || !r->wsi) return NULL;
     /* other headers are read live; only valid while the request is being handled */
     static char buf[4096];
     char cname[128];
     snprintf(cname, sizeof(cname), "%s:", name);
     int n = lws_hdr_custom_length(r->wsi, cname, (int)strlen(cname));
-    if (n <= 0 || n >= (int)sizeof(buf))
-        return NULL;
-    if (lws_hdr_custom_copy(r->wsi, buf, sizeof(buf), cname, (int)strlen(cname)) < 0)
-        return NULL;
+    if (n <= 0 || n >= (int)sizeof(buf)) return NULL;
+    if (lws_hdr_custom_copy(r->wsi, buf, sizeof(buf), cname, (int)strlen(cname)) < 0) return NULL;
     return buf;
 }
 
 const char *tn_http_body(const struct tn_http_req *r, size_t *len)
 {
-    if (len)
-        *len = r->body.len;
+    if (len) *len = r->body.len;
     return r->body.data ? r->body.data : "";
 }
 
@@ -227,8 +213,7 @@ int tn_http_add_header(struct tn_http_req *r, const char *name, const char *valu
 
 static int begin(struct tn_http_req *r, int status, const char *ctype)
 {
-    if (r->responding)
-        return TN_EINVAL;
+    if (r->responding) return TN_EINVAL;
     r->responding = 1;
     r->status = status;
     r->rctype = ctype ? strdup(ctype) : NULL;
@@ -256,10 +241,8 @@ int tn_http_respond(struct tn_http_req *r, int status, const char *content_type,
                     size_t len)
 {
     char *copy = malloc(len + 1);
-    if (!copy)
-        return TN_ENOMEM;
-    if (len)
-        memcpy(copy, body, len);
+    if (!copy) return TN_ENOMEM;
+    if (len) memcpy(copy, body, len);
     copy[len] = 0;
     return tn_http_respond_take(r, status, content_type, copy, len);
 }
@@ -280,8 +263,7 @@ int tn_http_stream_write(struct tn_http_req *r, const char *data, size_t len)
         r->out_off = 0;
     }
     int rc = tn_buf_append(&r->out, data, len);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     lws_callback_on_writable(r->wsi);
     return 0;
 }
@@ -319,8 +301,7 @@ static int write_headers(struct tn_http_server *s, struct tn_http_req *r)
         lws_set_timeout(r->wsi, NO_PENDING_TIMEOUT, 0);
     }
     (void)s;
-    if (lws_finalize_write_http_header(r->wsi, start, &p, end))
-        return -1;
+    if (lws_finalize_write_http_header(r->wsi, start, &p, end)) return -1;
     r->headers_sent = 1;
     return 0;
 }
@@ -329,11 +310,9 @@ static int write_headers(struct tn_http_server *s, struct tn_http_req *r)
 static int on_writeable(struct tn_http_server *s, struct lws *wsi, struct pss *ps)
 {
     struct tn_http_req *r = ps->req;
-    if (!r || !r->responding)
-        return 0;
+    if (!r || !r->responding) return 0;
     if (!r->headers_sent) {
-        if (write_headers(s, r))
-            return -1;
+        if (write_headers(s, r)) return -1;
         if (!r->streaming && r->out.len == 0) {
             req_free(r);
             ps->req = NULL;
@@ -344,24 +323,21 @@ static int on_writeable(struct tn_http_server *s, struct lws *wsi, struct pss *p
     }
     size_t left = r->out.len - r->out_off;
     if (left == 0) {
-        if (r->streaming && r->stream_ended)
-            return -1;
+        if (r->streaming && r->stream_ended) return -1;
         return 0;
     }
     size_t n = left > TN_HTTP_CHUNK ? TN_HTTP_CHUNK : left;
     int final = !r->streaming && n == left;
     memcpy(s->scratch + LWS_PRE, r->out.data + r->out_off, n);
     int w = lws_write(wsi, s->scratch + LWS_PRE, n, final ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP);
-    if (w < 0)
-        return -1;
+    if (w < 0) return -1;
     r->out_off += n;
     if (final) {
         req_free(r);
         ps->req = NULL;
         return lws_http_transaction_completed(wsi) ? -1 : 0;
     }
-    if (r->out_off < r->out.len || (r->streaming && r->stream_ended))
-        lws_callback_on_writable(wsi);
+    if (r->out_off < r->out.len || (r->streaming && r->stream_ended)) lws_callback_on_writable(wsi);
     return 0;
 }
 
@@ -409,19 +385,16 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             ps->req = NULL;
         }
         struct tn_http_req *r = req_new(s, wsi);
-        if (!r)
-            return -1;
+        if (!r) return -1;
         ps->req = r;
         int clen = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH);
         int chunked = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0;
         if (clen > 0) {
             char cl[32];
             lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH);
-            if (strtoull(cl, NULL, 10) > 0)
-                return 0; /* wait for the body */
+            if (strtoull(cl, NULL, 10) > 0) return 0; /* wait for the body */
         }
-        if (chunked)
-            return 0;
+        if (chunked) return 0;
         dispatch(s, r);
         return 0;
     }
@@ -435,8 +408,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         }
         return 0;
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-        if (ps->req)
-            dispatch(s, ps->req);
+        if (ps->req) dispatch(s, ps->req);
         return 0;
     case LWS_CALLBACK_HTTP_WRITEABLE:
         return on_writeable(s, wsi, ps);
@@ -453,8 +425,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         }
         return 0;
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
-        if (s)
-            drain_posts(s);
+        if (s) drain_posts(s);
         return 0;
     default:
         break;
@@ -486,10 +457,8 @@ struct tn_http_server *tn_http_server_new(const struct tn_http_config *cfg, stru
         return NULL;
     }
     s->cfg = *cfg;
-    if (!s->cfg.max_body)
-        s->cfg.max_body = 3u << 20;
-    if (!s->cfg.addr)
-        s->cfg.addr = "127.0.0.1";
+    if (!s->cfg.max_body) s->cfg.max_body = 3u << 20;
+    if (!s->cfg.addr) s->cfg.addr = "127.0.0.1";
     pthread_mutex_init(&s->mu, NULL);
     s->scratch = malloc(LWS_PRE + TN_HTTP_CHUNK);
     struct lws_protocols *prot = malloc(sizeof(protocols_tmpl));
@@ -553,8 +522,7 @@ int tn_http_server_port(const struct tn_http_server *s)
 int tn_http_server_run(struct tn_http_server *s)
 {
     while (!s->stop) {
-        if (lws_service(s->ctx, 0) < 0)
-            break;
+        if (lws_service(s->ctx, 0) < 0) break;
     }
     return 0;
 }
@@ -562,15 +530,13 @@ int tn_http_server_run(struct tn_http_server *s)
 void tn_http_server_stop(struct tn_http_server *s)
 {
     s->stop = 1;
-    if (s->ctx)
-        lws_cancel_service(s->ctx);
+    if (s->ctx) lws_cancel_service(s->ctx);
 }
 
 int tn_http_server_post(struct tn_http_server *s, tn_http_fn fn, void *arg)
 {
     struct post *p = malloc(sizeof(*p));
-    if (!p)
-        return TN_ENOMEM;
+    if (!p) return TN_ENOMEM;
     p->fn = fn;
     p->arg = arg;
     p->next = NULL;
@@ -591,8 +557,7 @@ static void timer_unlink(struct tn_http_timer *t)
         t->prev->next = t->next;
     else
         t->srv->timers = t->next;
-    if (t->next)
-        t->next->prev = t->prev;
+    if (t->next) t->next->prev = t->prev;
 }
 
 static void timer_cb(lws_sorted_usec_list_t *sul)
@@ -609,14 +574,12 @@ struct tn_http_timer *tn_http_timer_add(struct tn_http_server *s, int64_t delay_
                                         void *arg)
 {
     struct tn_http_timer *t = calloc(1, sizeof(*t));
-    if (!t)
-        return NULL;
+    if (!t) return NULL;
     t->srv = s;
     t->fn = fn;
     t->arg = arg;
     t->next = s->timers;
-    if (s->timers)
-        s->timers->prev = t;
+    if (s->timers) s->timers->prev = t;
     s->timers = t;
     lws_sul_schedule(s->ctx, 0, &t->sul, timer_cb, (lws_usec_t)delay_ms * LWS_US_PER_MS);
     return t;
@@ -624,8 +587,7 @@ struct tn_http_timer *tn_http_timer_add(struct tn_http_server *s, int64_t delay_
 
 void tn_http_timer_cancel(struct tn_http_timer *t)
 {
-    if (!t)
-        return;
+    if (!t) return;
     lws_sul_cancel(&t->sul);
     timer_unlink(t);
     free(t);
@@ -633,8 +595,7 @@ void tn_http_timer_cancel(struct tn_http_timer *t)
 
 void tn_http_server_free(struct tn_http_server *s)
 {
-    if (!s)
-        return;
+    if (!s) return;
     if (s->ctx) {
         lws_context_destroy(s->ctx);
         s->ctx = NULL;

@@ -3,9 +3,9 @@
  * link needs anyway, so a daemon has one event loop for HTTP, websockets and timers.
  *
  * Threading: everything here runs on the server's loop thread (the one inside
- * tn_http_server_run) except tn_http_server_post and tn_http_server_stop, which any thread may call.
- * Handlers, timers and posted functions run on the loop thread, one at a time, so code they share
- * needs no locks.
+ * tn_http_server_run) except tn_http_server_post and tn_http_server_stop, which any thread may
+ * call. Handlers, timers and posted functions run on the loop thread, one at a time, so code they
+ * share needs no locks.
  *
  * Ownership: the server owns every struct tn_http_req. A request stays valid until its response
  * has been fully written, or, for streams, until the on_close callback has run. */
@@ -26,12 +26,12 @@ typedef void (*tn_http_handler)(struct tn_http_req *req, void *user);
 typedef void (*tn_http_fn)(void *arg);
 
 struct tn_http_config {
-    const char *addr;       /* bind address, default "127.0.0.1"; "0.0.0.0" for all */
-    int port;               /* 0 = pick a free port (see tn_http_server_port) */
-    const char *tls_cert;   /* PEM file paths; both set = HTTPS */
+    const char *addr;     /* bind address, default "127.0.0.1"; "0.0.0.0" for all */
+    int port;             /* 0 = pick a free port (see tn_http_server_port) */
+    const char *tls_cert; /* PEM file paths; both set = HTTPS */
     const char *tls_key;
-    size_t max_body;        /* request body limit, default 3 MiB */
-    const char *name;       /* Server header and log component */
+    size_t max_body;  /* request body limit, default 3 MiB */
+    const char *name; /* Server header and log component */
     tn_http_handler handler;
     void *user;
 };

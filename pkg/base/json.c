@@ -12,8 +12,7 @@ json_t *tn_json_get(const json_t *root, const char *dotted)
     while (cur && *p) {
         const char *dot = strchr(p, '.');
         size_t n = dot ? (size_t)(dot - p) : strlen(p);
-        if (n >= sizeof(key) || !json_is_object(cur))
-            return NULL;
+        if (n >= sizeof(key) || !json_is_object(cur)) return NULL;
         memcpy(key, p, n);
         key[n] = 0;
         cur = json_object_get(cur, key);
@@ -31,12 +30,10 @@ const char *tn_json_str(const json_t *root, const char *dotted, const char *def)
 long long tn_json_int(const json_t *root, const char *dotted, long long def)
 {
     json_t *v = tn_json_get(root, dotted);
-    if (json_is_integer(v))
-        return json_integer_value(v);
+    if (json_is_integer(v)) return json_integer_value(v);
     if (json_is_real(v)) {
         double d = json_real_value(v);
-        if (d == (double)(long long)d)
-            return (long long)d;
+        if (d == (double)(long long)d) return (long long)d;
     }
     return def;
 }
@@ -50,11 +47,9 @@ int tn_json_bool(const json_t *root, const char *dotted, int def)
 json_t *tn_json_obj_ensure(json_t *parent, const char *key)
 {
     json_t *v = json_object_get(parent, key);
-    if (json_is_object(v))
-        return v;
+    if (json_is_object(v)) return v;
     v = json_object();
-    if (!v || json_object_set_new(parent, key, v))
-        return NULL;
+    if (!v || json_object_set_new(parent, key, v)) return NULL;
     return v;
 }
 
@@ -66,8 +61,7 @@ json_t *tn_json_obj_ensure_path(json_t *root, const char *dotted)
     while (cur && *p) {
         const char *dot = strchr(p, '.');
         size_t n = dot ? (size_t)(dot - p) : strlen(p);
-        if (n >= sizeof(key))
-            return NULL;
+        if (n >= sizeof(key)) return NULL;
         memcpy(key, p, n);
         key[n] = 0;
         cur = tn_json_obj_ensure(cur, key);
@@ -83,13 +77,11 @@ int tn_json_set_str(json_t *root, const char *dotted, const char *value)
     if (last) {
         char path[512];
         size_t n = (size_t)(last - dotted);
-        if (n >= sizeof(path))
-            return TN_EINVAL;
+        if (n >= sizeof(path)) return TN_EINVAL;
         memcpy(path, dotted, n);
         path[n] = 0;
         parent = tn_json_obj_ensure_path(root, path);
-        if (!parent)
-            return TN_ENOMEM;
+        if (!parent) return TN_ENOMEM;
     }
     return json_object_set_new(parent, last ? last + 1 : dotted, json_string(value)) ? TN_ENOMEM
                                                                                      : 0;
@@ -116,15 +108,12 @@ char *tn_base64_encode(const unsigned char *data, size_t len)
 {
     size_t olen = 4 * ((len + 2) / 3);
     char *out = malloc(olen + 1);
-    if (!out)
-        return NULL;
+    if (!out) return NULL;
     size_t o = 0;
     for (size_t i = 0; i < len; i += 3) {
         unsigned v = (unsigned)data[i] << 16;
-        if (i + 1 < len)
-            v |= (unsigned)data[i + 1] << 8;
-        if (i + 2 < len)
-            v |= data[i + 2];
+        if (i + 1 < len) v |= (unsigned)data[i + 1] << 8;
+        if (i + 2 < len) v |= data[i + 2];
         out[o++] = b64[(v >> 18) & 63];
         out[o++] = b64[(v >> 12) & 63];
         out[o++] = i + 1 < len ? b64[(v >> 6) & 63] : '=';
@@ -136,16 +125,11 @@ char *tn_base64_encode(const unsigned char *data, size_t len)
 
 static int b64val(int c)
 {
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+' || c == '-')
-        return 62;
-    if (c == '/' || c == '_')
-        return 63;
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+' || c == '-') return 62;
+    if (c == '/' || c == '_') return 63;
     return -1;
 }
 
@@ -153,17 +137,14 @@ int tn_base64_decode(const char *s, unsigned char **out, size_t *outlen)
 {
     size_t len = strlen(s);
     unsigned char *o = malloc(len / 4 * 3 + 4);
-    if (!o)
-        return TN_ENOMEM;
+    if (!o) return TN_ENOMEM;
     size_t n = 0;
     unsigned acc = 0;
     int bits = 0;
     for (size_t i = 0; i < len; i++) {
         int c = (unsigned char)s[i];
-        if (c == '=')
-            break;
-        if (c == '\n' || c == '\r' || c == ' ')
-            continue;
+        if (c == '=') break;
+        if (c == '\n' || c == '\r' || c == ' ') continue;
         int v = b64val(c);
         if (v < 0) {
             free(o);
@@ -178,7 +159,6 @@ int tn_base64_decode(const char *s, unsigned char **out, size_t *outlen)
     }
     o[n] = 0;
     *out = o;
-    if (outlen)
-        *outlen = n;
+    if (outlen) *outlen = n;
     return 0;
 }

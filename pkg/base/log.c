@@ -20,8 +20,7 @@ static const char *level_names[] = {"debug", "info", "warn", "error"};
 
 void tn_log_setup(const char *component, enum tn_log_level min, int json, int fd)
 {
-    if (component)
-        g_component = component;
+    if (component) g_component = component;
     g_min = min;
     g_json = json;
     g_fd = fd >= 0 ? fd : 2;
@@ -56,18 +55,15 @@ int tn_log_enabled(enum tn_log_level lvl)
 
 static int needs_quotes(const char *v)
 {
-    if (!*v)
-        return 1;
+    if (!*v) return 1;
     for (; *v; v++)
-        if (*v == ' ' || *v == '"' || *v == '=' || (unsigned char)*v < 0x20)
-            return 1;
+        if (*v == ' ' || *v == '"' || *v == '=' || (unsigned char)*v < 0x20) return 1;
     return 0;
 }
 
 static void put_kv(struct tn_buf *b, const char *k, const char *v)
 {
-    if (!v)
-        v = "";
+    if (!v) v = "";
     if (g_json) {
         tn_buf_putc(b, ',');
         tn_buf_json_str(b, k);
@@ -116,8 +112,7 @@ static void emit(enum tn_log_level lvl, const char *msg, va_list ap)
 
 void tn_log(enum tn_log_level lvl, const char *msg, ...)
 {
-    if (lvl < g_min)
-        return;
+    if (lvl < g_min) return;
     va_list ap;
     va_start(ap, msg);
     emit(lvl, msg, ap);
@@ -126,8 +121,7 @@ void tn_log(enum tn_log_level lvl, const char *msg, ...)
 
 void tn_logf(enum tn_log_level lvl, const char *fmt, ...)
 {
-    if (lvl < g_min)
-        return;
+    if (lvl < g_min) return;
     char msg[2048];
     va_list ap;
     va_start(ap, fmt);

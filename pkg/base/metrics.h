@@ -24,8 +24,7 @@ struct tn_metric *tn_metrics_gauge(struct tn_metrics *r, const char *name, const
                                    const char *const *labels);
 /* buckets: ascending upper bounds (+Inf is implicit), nb of them. */
 struct tn_metric *tn_metrics_histogram(struct tn_metrics *r, const char *name, const char *help,
-                                       const char *const *labels, const double *buckets,
-                                       size_t nb);
+                                       const char *const *labels, const double *buckets, size_t nb);
 
 /* values: label values in the order of the family's label names (NULL when it has none).
  * A NULL family is ignored, so callers need not check registration. */

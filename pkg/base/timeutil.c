@@ -36,14 +36,11 @@ int tn_time_parse_rfc3339(const char *s, time_t *out)
 {
     struct tm tm = {0};
     const char *p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (!p)
-        p = strptime(s, "%Y-%m-%dt%H:%M:%S", &tm);
-    if (!p)
-        return TN_EINVAL;
+    if (!p) p = strptime(s, "%Y-%m-%dt%H:%M:%S", &tm);
+    if (!p) return TN_EINVAL;
     if (*p == '.') {
         p++;
-        if (!isdigit((unsigned char)*p))
-            return TN_EINVAL;
+        if (!isdigit((unsigned char)*p)) return TN_EINVAL;
         while (isdigit((unsigned char)*p))
             p++;
     }
@@ -53,15 +50,13 @@ int tn_time_parse_rfc3339(const char *s, time_t *out)
     } else if (*p == '+' || *p == '-') {
         int sign = *p == '-' ? -1 : 1;
         int hh, mm;
-        if (sscanf(p + 1, "%2d:%2d", &hh, &mm) != 2)
-            return TN_EINVAL;
+        if (sscanf(p + 1, "%2d:%2d", &hh, &mm) != 2) return TN_EINVAL;
         off = sign * (hh * 3600L + mm * 60L);
         p += 6;
     } else {
         return TN_EINVAL;
     }
-    if (*p)
-        return TN_EINVAL;
+    if (*p) return TN_EINVAL;
     *out = timegm(&tm) - off;
     return 0;
 }
@@ -81,8 +76,7 @@ int64_t tn_mono_ms(void)
 /* Mirrors the apimachinery HumanDuration rules that kubectl's AGE column uses. */
 void tn_time_human_age(int64_t seconds, char *out, size_t n)
 {
-    if (seconds < 0)
-        seconds = 0;
+    if (seconds < 0) seconds = 0;
     int64_t s = seconds;
     if (s < 120) {
         snprintf(out, n, "%llds", (long long)s);
@@ -139,8 +133,7 @@ void tn_time_human_age(int64_t seconds, char *out, size_t n)
 
 int tn_duration_parse_ms(const char *s, int64_t *ms)
 {
-    if (!s || !*s)
-        return TN_EINVAL;
+    if (!s || !*s) return TN_EINVAL;
     if (strcmp(s, "0") == 0) {
         *ms = 0;
         return 0;
@@ -150,8 +143,7 @@ int tn_duration_parse_ms(const char *s, int64_t *ms)
     while (*p) {
         char *end;
         double v = strtod(p, &end);
-        if (end == p || v < 0)
-            return TN_EINVAL;
+        if (end == p || v < 0) return TN_EINVAL;
         p = end;
         double mul;
         if (strncmp(p, "ms", 2) == 0) {

@@ -14,7 +14,8 @@
 #include <string.h>
 
 static const char *POD =
-    "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"p\",\"labels\":{\"app\":\"a\"},"
+    "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"p\",\"labels\":{\"app\":"
+    "\"a\"},"
     "\"finalizers\":[\"x\"]},\"spec\":{\"nodeName\":\"n\",\"containers\":[{\"name\":\"c\","
     "\"env\":[{\"name\":\"A\",\"value\":\"1\"}],\"ports\":[{\"containerPort\":80}]}]},"
     "\"status\":{\"phase\":\"Running\"}}";
@@ -33,14 +34,12 @@ static void init(void)
 {
     pod = json_loads(POD, 0, NULL);
     schema = json_loads(SCHEMA, 0, NULL);
-    if (!pod || !schema)
-        abort();
+    if (!pod || !schema) abort();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (!pod)
-        init();
+    if (!pod) init();
     const char *d = (const char *)data;
     const char *nl = memchr(d, '\n', size);
     size_t l1 = nl ? (size_t)(nl - d) : size;
@@ -59,15 +58,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         tn_fieldsel_free(fs);
     }
     free(line);
-    if (!nl)
-        return 0;
+    if (!nl) return 0;
     const char *body = nl + 1;
     size_t blen = size - l1 - 1;
     json_t *bodies[2] = {tn_yaml_load_one(body, blen, NULL, &err), tn_json_parse(body, blen, &err)};
     for (int i = 0; i < 2; i++) {
         json_t *b = bodies[i];
-        if (!b)
-            continue;
+        if (!b) continue;
         json_t *r = tn_patch_merge(pod, b, &err);
         json_decref(r);
         r = tn_patch_json(pod, b, &err);

@@ -48,8 +48,7 @@ static int create(const struct tn_rtype *t, const char *ns, const char *js, json
     tn_reply_init(&rep);
     json_t *o = J(js);
     int code = tn_obj_create(A, t, ns, o, NULL, &rep);
-    if (out)
-        *out = rep.obj ? json_incref(rep.obj) : NULL;
+    if (out) *out = rep.obj ? json_incref(rep.obj) : NULL;
     tn_reply_free(&rep);
     json_decref(o);
     return code;
@@ -61,8 +60,9 @@ static void drain(void)
         tn_ctrl_tick(A);
 }
 
-static const char *CM = "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"c1\"},"
-                        "\"data\":{\"a\":\"1\"}}";
+static const char *CM =
+    "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"c1\"},"
+    "\"data\":{\"a\":\"1\"}}";
 
 START_TEST(rv_increases_and_noop_update_keeps_it)
 {
@@ -119,27 +119,28 @@ START_TEST(names_and_namespaces)
     ck_assert_int_eq(strlen(tn_json_str(o, "metadata.name", "")), 9);
     json_decref(o);
     /* wrong kind for the resource */
-    ck_assert_int_eq(create(t, "default",
-                            "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"s\"}}",
-                            NULL),
-                     400);
+    ck_assert_int_eq(
+        create(t, "default",
+               "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"s\"}}", NULL),
+        400);
 }
 END_TEST
 
 static const char *CRD =
     "{\"apiVersion\":\"apiextensions.k8s.io/v1\",\"kind\":\"CustomResourceDefinition\","
-    "\"metadata\":{\"name\":\"widgets.example.tandem.io\"},\"spec\":{\"group\":\"example.tandem.io\","
+    "\"metadata\":{\"name\":\"widgets.example.tandem.io\"},\"spec\":{\"group\":\"example.tandem."
+    "io\","
     "\"scope\":\"Namespaced\",\"names\":{\"plural\":\"widgets\",\"kind\":\"Widget\"},"
-    "\"versions\":[{\"name\":\"v1\",\"served\":true,\"storage\":true,\"subresources\":{\"status\":{}},"
+    "\"versions\":[{\"name\":\"v1\",\"served\":true,\"storage\":true,\"subresources\":{\"status\":{"
+    "}},"
     "\"schema\":{\"openAPIV3Schema\":{\"type\":\"object\",\"properties\":{\"spec\":{\"type\":"
     "\"object\",\"properties\":{\"size\":{\"type\":\"integer\",\"minimum\":1,\"default\":3}}},"
     "\"status\":{\"type\":\"object\",\"properties\":{\"phase\":{\"type\":\"string\"}}}}}}}]}}";
 
 START_TEST(crd_schema_status_and_generation)
 {
-    ck_assert_int_eq(create(R("apiextensions.k8s.io", "v1", "customresourcedefinitions"), NULL,
-                            CRD, NULL),
-                     201);
+    ck_assert_int_eq(
+        create(R("apiextensions.k8s.io", "v1", "customresourcedefinitions"), NULL, CRD, NULL), 201);
     const struct tn_rtype *w = R("example.tandem.io", "v1", "widgets");
     json_t *o;
     ck_assert_int_eq(create(w, "default",
@@ -148,9 +149,9 @@ START_TEST(crd_schema_status_and_generation)
                             "\"phase\":\"x\"}}",
                             &o),
                      201);
-    ck_assert_int_eq(tn_json_int(o, "spec.size", 0), 3);        /* defaulted */
-    ck_assert_ptr_null(tn_json_get(o, "spec.junk"));             /* pruned */
-    ck_assert_ptr_null(tn_json_get(o, "status"));                /* status subresource owns it */
+    ck_assert_int_eq(tn_json_int(o, "spec.size", 0), 3); /* defaulted */
+    ck_assert_ptr_null(tn_json_get(o, "spec.junk"));     /* pruned */
+    ck_assert_ptr_null(tn_json_get(o, "status"));        /* status subresource owns it */
     ck_assert_int_eq(tn_json_int(o, "metadata.generation", 0), 1);
     /* status update: only status changes, generation stays */
     struct tn_reply rep;
@@ -317,13 +318,14 @@ END_TEST
 START_TEST(deployment_keeps_replicas)
 {
     const struct tn_rtype *d = R("apps", "v1", "deployments"), *pods = R("", "v1", "pods");
-    ck_assert_int_eq(create(d, "default",
-                            "{\"metadata\":{\"name\":\"web\"},\"spec\":{\"replicas\":3,\"selector\":"
-                            "{\"matchLabels\":{\"app\":\"web\"}},\"template\":{\"metadata\":{"
-                            "\"labels\":{\"app\":\"web\"}},\"spec\":{\"nodeName\":\"n\","
-                            "\"containers\":[{\"name\":\"c\"}]}}}}",
-                            NULL),
-                     201);
+    ck_assert_int_eq(
+        create(d, "default",
+               "{\"metadata\":{\"name\":\"web\"},\"spec\":{\"replicas\":3,\"selector\":"
+               "{\"matchLabels\":{\"app\":\"web\"}},\"template\":{\"metadata\":{"
+               "\"labels\":{\"app\":\"web\"}},\"spec\":{\"nodeName\":\"n\","
+               "\"containers\":[{\"name\":\"c\"}]}}}}",
+               NULL),
+        201);
     drain();
     ck_assert_int_eq(tn_store_count(A->store, "core/pods", "default"), 3);
     json_t *dep = tn_obj_load(A, d, "default", "web");

@@ -100,9 +100,10 @@ START_TEST(time_human_age)
     struct {
         int64_t s;
         const char *want;
-    } cases[] = {{5, "5s"},        {119, "119s"},  {125, "2m5s"},   {600, "10m"},
-                 {3 * 3600, "3h"}, {7200 + 60 * 5, "125m"}, {3600 * 9, "9h"}, {86400 * 3 + 3600, "3d1h"},
-                 {86400 * 30, "30d"}};
+    } cases[] = {
+        {5, "5s"},          {119, "119s"},           {125, "2m5s"},    {600, "10m"},
+        {3 * 3600, "3h"},   {7200 + 60 * 5, "125m"}, {3600 * 9, "9h"}, {86400 * 3 + 3600, "3d1h"},
+        {86400 * 30, "30d"}};
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         tn_time_human_age(cases[i].s, out, sizeof(out));
         ck_assert_str_eq(out, cases[i].want);
