@@ -561,9 +561,16 @@ static int decode_scalar(struct pb_ctx *c, const struct pb_msg *m, const struct 
     case T_QUANTITY:
     case T_TIME:
         if ((rc = expect_wt(c, m, v, WT_LEN))) return rc;
-        if (f->type == T_INTORSTR) return decode_intorstr(c, v, out);
-        if (f->type == T_QUANTITY) return decode_quantity(c, v, out);
-        return decode_time(c, v, out);
+        /* name the field in error paths, unless it is a map value (the map is named) */
+        size_t old = path_push(c, m == &m_map_entry ? NULL : f->json, -1);
+        if (f->type == T_INTORSTR)
+            rc = decode_intorstr(c, v, out);
+        else if (f->type == T_QUANTITY)
+            rc = decode_quantity(c, v, out);
+        else
+            rc = decode_time(c, v, out);
+        path_pop(c, old);
+        return rc;
     default:
         return pb_fail(c, TN_EINTERNAL, m, v->num, v->at, "bad schema type %d", f->type);
     }

@@ -309,7 +309,7 @@ int tn_registry_add_crd(struct tn_registry *r, const json_t *crd, struct tn_err 
         if (sg && *sg) {
             snprintf(t->singular, sizeof(t->singular), "%s", sg);
         } else {
-            for (size_t k = 0; t->kind[k] && k < sizeof(t->singular) - 1; k++)
+            for (size_t k = 0; k < sizeof(t->singular) - 1 && t->kind[k]; k++)
                 t->singular[k] = (char)tolower((unsigned char)t->kind[k]);
         }
         csv_from_array(t->short_names, sizeof(t->short_names),

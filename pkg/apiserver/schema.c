@@ -486,6 +486,7 @@ static int json_equal_num(const json_t *a, const json_t *b)
 static int value_equal(const json_t *a, const json_t *b)
 {
     if (json_is_number(a) && json_is_number(b)) return num(a) == num(b);
+    if (!a || !b) return a == b;
     if (json_typeof(a) != json_typeof(b)) return 0;
     if (json_is_array(a)) {
         if (json_array_size(a) != json_array_size(b)) return 0;

@@ -161,7 +161,7 @@ static void builtin_cells(const struct tn_rtype *t, const json_t *o, json_t *cel
         const char *ik = tn_json_str(o, "involvedObject.kind", "");
         char lk[128];
         size_t i;
-        for (i = 0; ik[i] && i < sizeof(lk) - 1; i++)
+        for (i = 0; i < sizeof(lk) - 1 && ik[i]; i++)
             lk[i] = (char)(ik[i] >= 'A' && ik[i] <= 'Z' ? ik[i] + 32 : ik[i]);
         lk[i] = 0;
         snprintf(obj, sizeof(obj), "%s/%s", lk, tn_json_str(o, "involvedObject.name", ""));

@@ -302,6 +302,7 @@ class WatchTest(ServerTestCase):
         self.assertGreater(rvs[0], int(rv))
 
     def test_watch_live_changes(self):
+        """Events reach a python watch while the stream is open, not when it ends."""
         ns = "watch-live"
         ensure_ns(self.core, ns)
         rv = self.core.list_namespaced_config_map(ns).metadata.resource_version
@@ -311,7 +312,7 @@ class WatchTest(ServerTestCase):
             w = watch.Watch()
             for ev in w.stream(self.core.list_namespaced_config_map, ns, resource_version=rv,
                                timeout_seconds=8, label_selector="keep=yes"):
-                got.append((ev["type"], ev["object"].metadata.name))
+                got.append((ev["type"], ev["object"].metadata.name, time.monotonic()))
                 if ev["type"] == "DELETED":
                     w.stop()
 
@@ -322,36 +323,41 @@ class WatchTest(ServerTestCase):
         self.core.create_namespaced_config_map(ns, cm("live", {"keep": "yes"}))
         self.core.patch_namespaced_config_map("live", ns, {"data": {"k": "v2"}})
         self.core.delete_namespaced_config_map("live", ns)
+        changed = time.monotonic()
         t.join(10)
         self.assertFalse(t.is_alive())
-        self.assertEqual(got, [("ADDED", "live"), ("MODIFIED", "live"), ("DELETED", "live")])
+        self.assertEqual([g[:2] for g in got], [("ADDED", "live"), ("MODIFIED", "live"), ("DELETED", "live")])
+        delay = got[-1][2] - changed
+        self.assertLess(delay, 3.0, "DELETED reached the client %.1fs after the change (watch timeout 8s): "
+                                    "events are held until the stream ends" % delay)
+
+    def test_watch_response_is_chunked(self):
+        r = self.server.raw("GET", "/api/v1/namespaces/default/configmaps?watch=true&timeoutSeconds=1")
+        self.assertEqual(r.status, 200)
+        headers = {k.lower(): v for k, v in r.headers.items()}
+        self.assertEqual(headers.get("transfer-encoding"), "chunked",
+                         "watch over HTTP/1.1 must be chunked for urllib3 to stream it; headers: %s" % headers)
 
     def test_bookmarks(self):
         ns = "watch-bm"
         ensure_ns(self.core, ns)
         rv = self.core.list_namespaced_config_map(ns).metadata.resource_version
+        started = time.monotonic()
         resp = self.core.list_namespaced_config_map(ns, watch=True, allow_watch_bookmarks=True,
-                                                    resource_version=rv, timeout_seconds=4,
+                                                    resource_version=rv, timeout_seconds=6,
                                                     _preload_content=False)
-        bookmark, started = None, time.monotonic()
+        bookmark = None
         try:
-            buf = b""
-            for chunk in resp.stream(1024, decode_content=True):
-                buf += chunk
-                while b"\n" in buf:
-                    line, buf = buf.split(b"\n", 1)
-                    if line.strip():
-                        ev = json.loads(line)
-                        if ev["type"] == "BOOKMARK":
-                            bookmark = ev
-                            break
-                if bookmark:
+            for line in watch.watch.iter_resp_lines(resp):
+                ev = json.loads(line)
+                if ev["type"] == "BOOKMARK":
+                    bookmark = ev
                     break
         finally:
             resp.close()
             resp.release_conn()
-        self.assertIsNotNone(bookmark, "no BOOKMARK within the 4 s watch")
-        self.assertLess(time.monotonic() - started, 4.0)
+        self.assertIsNotNone(bookmark, "no BOOKMARK in a 6 s watch with --bookmark-interval 1")
+        self.assertLess(time.monotonic() - started, 4.0, "BOOKMARK only arrived when the stream ended")
         self.assertEqual(bookmark["object"]["kind"], "ConfigMap")
         self.assertEqual(bookmark["object"]["apiVersion"], "v1")
         self.assertGreaterEqual(int(bookmark["object"]["metadata"]["resourceVersion"]), int(rv))
