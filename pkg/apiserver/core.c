@@ -49,7 +49,8 @@ json_t *tn_reply_status(const struct tn_reply *r, const struct tn_rtype *t)
     json_t *details = json_object();
     if (r->name[0]) json_object_set_new(details, "name", json_string(r->name));
     const char *group = r->group[0] ? r->group : (t ? t->group : "");
-    if (t || r->group[0]) json_object_set_new(details, "group", json_string(group));
+    if (*group) /* omitted for the core group, as omitempty does */
+        json_object_set_new(details, "group", json_string(group));
     if (r->kind[0])
         json_object_set_new(details, "kind", json_string(r->kind));
     else if (t)

@@ -4,6 +4,7 @@
 #include "apiserver/internal.h"
 #include "apiserver/openapi.h"
 #include "apiserver/patch.h"
+#include "apiserver/protobuf.h"
 #include "apiserver/selector.h"
 #include "base/buf.h"
 #include "base/json.h"
@@ -47,6 +48,19 @@ static void send_error(struct tn_http_req *req, int code, const char *reason, co
     tn_reply_free(&rep);
 }
 
+/* A boolean query parameter, parsed like Go's strconv.ParseBool. */
+static int query_bool(struct tn_http_req *req, const char *name)
+{
+    const char *v = tn_http_query(req, name);
+    if (!v)
+        return 0;
+    const char *yes[] = {"1", "t", "T", "true", "TRUE", "True"};
+    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
+        if (strcmp(v, yes[i]) == 0)
+            return 1;
+    return 0;
+}
+
 static int wants_table(struct tn_http_req *req)
 {
     const char *acc = tn_http_header(req, "accept");
@@ -79,12 +93,14 @@ static json_t *parse_body(struct tn_http_req *req, struct tn_reply *rep)
         return NULL;
     }
     if (ct && strstr(ct, "protobuf")) {
-        /* kubectl's imperative generators (create namespace/configmap/...) send protobuf */
-        tn_reply_err(rep, 415, "UnsupportedMediaType",
-                     "tandem-apiserver accepts JSON and YAML request bodies, not %s; use a "
-                     "manifest with kubectl apply -f or kubectl create -f",
-                     ct);
-        return NULL;
+        /* kubectl's imperative generators (create namespace/configmap/deployment/...) send
+         * Kubernetes protobuf; the kinds they create are decoded to JSON */
+        v = tn_protobuf_decode(body, len, &err);
+        if (!v)
+            tn_reply_err(rep, err.code == TN_EUNSUPPORTED ? 415 : 400,
+                         err.code == TN_EUNSUPPORTED ? "UnsupportedMediaType" : "BadRequest", "%s",
+                         err.msg);
+        return v;
     }
     if (ct && (strstr(ct, "yaml") != NULL))
         v = tn_yaml_load_one(body, len, NULL, &err);
@@ -133,6 +149,12 @@ static json_t *resource_list(struct tn_apiserver *a, const char *group, const ch
                                             "singularName", "", "namespaced", t->namespaced, "kind",
                                             t->kind, "verbs", "get", "patch", "update"));
         }
+        if (strcmp(t->key, "apps/deployments") == 0)
+            json_array_append_new(res, json_pack("{s:s,s:s,s:b,s:s,s:s,s:s,s:[sss]}", "name",
+                                                 "deployments/scale", "singularName", "",
+                                                 "namespaced", 1, "group", "autoscaling",
+                                                 "version", "v1", "kind", "Scale", "verbs", "get",
+                                                 "patch", "update"));
         if (strcmp(t->key, "core/pods") == 0)
             json_array_append_new(res, json_pack("{s:s,s:s,s:b,s:s,s:[s]}", "name", "pods/log",
                                                  "singularName", "", "namespaced", 1, "kind", "Pod",
@@ -369,11 +391,19 @@ static void handle_list(struct tn_apiserver *a, struct tn_http_req *req, const s
     char rvs[32];
     snprintf(rvs, sizeof(rvs), "%lld", (long long)rv);
     char *cont_tok = c.more ? make_continue(c.last_ns, c.last_name, rv) : NULL;
+    /* like the real server: how many are left, when no selector makes that unknowable */
+    long remaining = c.more && !c.ls && !c.fs
+                         ? tn_store_count_after(a->store, t->key, t->namespaced ? ns : NULL,
+                                                c.last_ns, c.last_name)
+                         : -1;
     if (table) {
         json_t *tb = tn_table_for(t, c.items, tn_http_query(req, "includeObject"), 1);
         json_t *md = tn_json_obj_ensure(tb, "metadata");
         json_object_set_new(md, "resourceVersion", json_string(rvs));
-        if (cont_tok) json_object_set_new(md, "continue", json_string(cont_tok));
+        if (cont_tok)
+            json_object_set_new(md, "continue", json_string(cont_tok));
+        if (remaining >= 0)
+            json_object_set_new(md, "remainingItemCount", json_integer(remaining));
         send_json(req, 200, tb);
     } else if (slow) {
         char av[160];
@@ -383,6 +413,9 @@ static void handle_list(struct tn_apiserver *a, struct tn_http_req *req, const s
         if (cont_tok)
             json_object_set_new(json_object_get(list, "metadata"), "continue",
                                 json_string(cont_tok));
+        if (remaining >= 0)
+            json_object_set_new(json_object_get(list, "metadata"), "remainingItemCount",
+                                json_integer(remaining));
         send_json(req, 200, list);
     } else {
         struct tn_buf b;
@@ -391,7 +424,10 @@ static void handle_list(struct tn_apiserver *a, struct tn_http_req *req, const s
                       "{\"kind\":\"%s\",\"apiVersion\":\"%s%s%s\",\"metadata\":{"
                       "\"resourceVersion\":\"%s\"",
                       t->list_kind, t->group, t->group[0] ? "/" : "", t->version, rvs);
-        if (cont_tok) tn_buf_printf(&b, ",\"continue\":\"%s\"", cont_tok);
+        if (cont_tok)
+            tn_buf_printf(&b, ",\"continue\":\"%s\"", cont_tok);
+        if (remaining >= 0)
+            tn_buf_printf(&b, ",\"remainingItemCount\":%ld", remaining);
         tn_buf_puts(&b, "},\"items\":[");
         tn_buf_append(&b, c.out.data ? c.out.data : "", c.out.len);
         tn_buf_puts(&b, "]}");
@@ -439,8 +475,7 @@ static void handle_watch(struct tn_apiserver *a, struct tn_http_req *req, const 
         tn_fieldsel_parse(sel, &o.fields, &err);
     }
     o.ns = t->namespaced ? ns : NULL;
-    const char *bm = tn_http_query(req, "allowWatchBookmarks");
-    o.bookmarks = bm && (strcmp(bm, "true") == 0 || strcmp(bm, "1") == 0);
+    o.bookmarks = query_bool(req, "allowWatchBookmarks");
     o.table = wants_table(req);
     const char *io = tn_http_query(req, "includeObject");
     snprintf(o.include_object, sizeof(o.include_object), "%s", io ? io : "");
@@ -745,6 +780,96 @@ static void handle_pod_log(struct tn_apiserver *a, struct tn_http_req *req, cons
     tn_reply_free(&rep);
 }
 
+/* The autoscaling/v1 Scale view of a Deployment. New reference. */
+static json_t *scale_of(const json_t *d)
+{
+    json_t *md = json_object_get(d, "metadata");
+    json_t *scale = json_pack("{s:s,s:s,s:{s:s,s:s,s:s,s:s,s:s},s:{s:I},s:{s:I}}", "kind", "Scale",
+                              "apiVersion", "autoscaling/v1", "metadata", "name",
+                              tn_json_str(md, "name", ""), "namespace",
+                              tn_json_str(md, "namespace", ""), "uid", tn_json_str(md, "uid", ""),
+                              "resourceVersion", tn_json_str(md, "resourceVersion", ""),
+                              "creationTimestamp", tn_json_str(md, "creationTimestamp", ""), "spec",
+                              "replicas", (json_int_t)tn_json_int(d, "spec.replicas", 1), "status",
+                              "replicas", (json_int_t)tn_json_int(d, "status.replicas", 0));
+    struct tn_labelsel *ls = NULL;
+    struct tn_err err;
+    if (tn_labelsel_from_json(tn_json_get(d, "spec.selector"), &ls, &err) == 0) {
+        char *sel = tn_labelsel_to_string(ls);
+        if (sel)
+            json_object_set_new(json_object_get(scale, "status"), "selector", json_string(sel));
+        free(sel);
+        tn_labelsel_free(ls);
+    }
+    return scale;
+}
+
+static void handle_scale(struct tn_apiserver *a, struct tn_http_req *req, const struct tn_rtype *t,
+                         const char *ns, const char *name)
+{
+    struct tn_reply rep;
+    tn_reply_init(&rep);
+    const char *method = tn_http_method(req);
+    json_t *d = tn_obj_load(a, t, ns, name);
+    json_t *want = NULL;
+    if (!d) {
+        tn_obj_get(a, t, ns, name, &rep);
+        goto out;
+    }
+    json_t *scale = scale_of(d);
+    if (strcmp(method, "GET") == 0) {
+        rep.obj = scale;
+        goto out;
+    }
+    if (strcmp(method, "PUT") == 0) {
+        want = parse_body(req, &rep);
+    } else if (strcmp(method, "PATCH") == 0) {
+        size_t len;
+        const char *body = tn_http_body(req, &len);
+        struct tn_err err = {0};
+        json_t *patch = tn_json_parse(body, len, &err);
+        const char *ct = tn_http_header(req, "content-type");
+        if (!patch)
+            tn_reply_err(&rep, 400, "BadRequest", "the patch could not be decoded: %s", err.msg);
+        else if (ct && strncmp(ct, "application/json-patch+json", 27) == 0)
+            want = tn_patch_json(scale, patch, &err);
+        else
+            want = tn_patch_merge(scale, patch, &err); /* a Scale has no lists to merge */
+        if (patch && !want && rep.code < 400)
+            tn_reply_err(&rep, 422, "Invalid", "%s", err.msg);
+        json_decref(patch);
+    } else {
+        tn_reply_err(&rep, 405, "MethodNotAllowed",
+                     "the server does not allow this method on the requested resource");
+    }
+    json_decref(scale);
+    if (!want)
+        goto out;
+    json_t *r = tn_json_get(want, "spec.replicas");
+    if (!json_is_integer(r) || json_integer_value(r) < 0) {
+        tn_causes_add(&rep.causes, TN_CAUSE_INVALID, "spec.replicas",
+                      "Invalid value: must be a non-negative integer");
+        tn_reply_err(&rep, 422, "Invalid", "Scale.autoscaling \"%s\" is invalid: spec.replicas: "
+                     "Invalid value: must be a non-negative integer", name);
+        goto out;
+    }
+    const char *rv = tn_json_str(want, "metadata.resourceVersion", "");
+    json_object_set(json_object_get(d, "spec"), "replicas", r);
+    json_object_set_new(json_object_get(d, "metadata"), "resourceVersion", json_string(rv));
+    struct tn_write_opts o;
+    write_opts(req, &o);
+    if (tn_obj_update(a, t, ns, name, d, &o, &rep) == 200) {
+        json_t *nd = rep.obj;
+        rep.obj = scale_of(nd);
+        json_decref(nd);
+    }
+out:
+    json_decref(want);
+    json_decref(d);
+    send_reply(req, t, &rep);
+    tn_reply_free(&rep);
+}
+
 /* ---------------- routing ---------------- */
 
 #define MAXSEG 12
@@ -791,13 +916,13 @@ static void handle_resource(struct tn_apiserver *a, struct tn_http_req *req, con
     }
     if (sub && !((strcmp(sub, "status") == 0 && t->has_status) ||
                  (strcmp(sub, "log") == 0 && strcmp(t->key, "core/pods") == 0) ||
+                 (strcmp(sub, "scale") == 0 && strcmp(t->key, "apps/deployments") == 0) ||
                  (strcmp(sub, "finalize") == 0 && strcmp(t->key, "core/namespaces") == 0))) {
         send_error(req, 404, "NotFound", "the server could not find the requested resource");
         return;
     }
     if (!ns) ns = t->namespaced ? NULL : "";
-    const char *watch = tn_http_query(req, "watch");
-    int is_watch = watch && (strcmp(watch, "true") == 0 || strcmp(watch, "1") == 0);
+    int is_watch = query_bool(req, "watch");
     if (!name) {
         if (strcmp(method, "GET") == 0) {
             if (is_watch)
@@ -819,6 +944,10 @@ static void handle_resource(struct tn_apiserver *a, struct tn_http_req *req, con
         return;
     }
     int status = sub && (strcmp(sub, "status") == 0 || strcmp(sub, "finalize") == 0);
+    if (sub && strcmp(sub, "scale") == 0) {
+        handle_scale(a, req, t, ns, name);
+        return;
+    }
     if (sub && strcmp(sub, "log") == 0) {
         if (strcmp(method, "GET") == 0)
             handle_pod_log(a, req, ns, name);

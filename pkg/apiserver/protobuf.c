@@ -421,13 +421,16 @@ static int pb_oom(struct pb_ctx *c, const struct pb_msg *m, const struct pb_val 
     return pb_fail(c, TN_ENOMEM, m, v->num, v->at, "out of memory");
 }
 
-/* New string value from a WT_LEN payload (UTF-8 checked). */
+/* New string value from a WT_LEN payload (UTF-8 without NUL bytes, else TN_EINVAL). */
 static int make_string(struct pb_ctx *c, const struct pb_msg *m, const struct pb_val *v,
                        json_t **out)
 {
     const uint8_t *s = c->buf + v->off;
     if (!utf8_valid(s, v->len))
         return pb_fail(c, TN_EINVAL, m, v->num, v->at, "string is not valid UTF-8");
+    /* the JSON path refuses \u0000 too, and the rest of the server reads C strings */
+    if (memchr(s, 0, v->len))
+        return pb_fail(c, TN_EINVAL, m, v->num, v->at, "string contains a NUL byte");
     *out = json_stringn_nocheck((const char *)s, v->len);
     return *out ? 0 : pb_oom(c, m, v);
 }

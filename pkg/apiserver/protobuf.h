@@ -15,7 +15,8 @@
  *
  * Limits: TN_PROTOBUF_MAX_BYTES of input, TN_PROTOBUF_MAX_DEPTH nested messages and
  * TN_PROTOBUF_MAX_VALUES JSON values per body (TN_ETOOBIG past them). Groups, wire types 6/7,
- * truncated values and invalid UTF-8 are rejected; nothing is ever read out of bounds.
+ * truncated values, strings that are not UTF-8 or hold NUL bytes (application/json refuses
+ * \u0000 as well) are rejected; nothing is ever read out of bounds.
  * Thread-safe: the tables are constant and the decoder keeps no state between calls. */
 #ifndef TN_APISERVER_PROTOBUF_H
 #define TN_APISERVER_PROTOBUF_H
@@ -32,9 +33,10 @@
 /* New reference: the decoded object with "kind" and "apiVersion" taken from the envelope, or
  * NULL with err filled ("protobuf: field 2 of ConfigMap: truncated length-delimited value at
  * byte 37"). Codes: TN_EINVAL for malformed input (bad magic, truncation, wire-type mismatch,
- * invalid UTF-8, missing kind), TN_EUNSUPPORTED for a kind/apiVersion not in the tables (the
- * message names it) or a contentEncoding/contentType other than plain protobuf, TN_ETOOBIG past
- * a limit, TN_ENOMEM when allocation fails. data is borrowed and need not be NUL-terminated. */
+ * invalid UTF-8 or NUL in a string, missing kind), TN_EUNSUPPORTED for a kind/apiVersion not in the
+ * tables (the message names it) or a contentEncoding/contentType other than plain protobuf,
+ * TN_ETOOBIG past a limit, TN_ENOMEM when allocation fails. data is borrowed and need not be
+ * NUL-terminated. */
 json_t *tn_protobuf_decode(const char *data, size_t len, struct tn_err *err);
 
 /* 1 if apiVersion/kind is in the decoder's tables, else 0 (lets callers answer 415 early). */

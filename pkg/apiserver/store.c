@@ -222,17 +222,32 @@ int tn_store_list(struct tn_store *s, const char *res, const char *ns, const cha
     return (rc == SQLITE_ROW || rc == SQLITE_DONE) ? n : TN_EIO;
 }
 
-long tn_store_count(struct tn_store *s, const char *res, const char *ns)
+long tn_store_count_after(struct tn_store *s, const char *res, const char *ns, const char *after_ns,
+                          const char *after_name)
 {
+    char sql[256];
+    const char *after = !after_ns ? "" : ns ? " AND name > ?4" : " AND (ns, name) > (?3, ?4)";
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM objects WHERE res=?1%s%s",
+             ns ? " AND ns=?2" : "", after);
     sqlite3_stmt *st;
-    const char *sql = ns ? "SELECT count(*) FROM objects WHERE res=?1 AND ns=?2"
-                         : "SELECT count(*) FROM objects WHERE res=?1";
-    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) return TN_EIO;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return TN_EIO;
     sqlite3_bind_text(st, 1, res, -1, SQLITE_STATIC);
-    if (ns) sqlite3_bind_text(st, 2, ns, -1, SQLITE_STATIC);
+    if (ns)
+        sqlite3_bind_text(st, 2, ns, -1, SQLITE_STATIC);
+    if (after_ns) {
+        if (!ns)
+            sqlite3_bind_text(st, 3, after_ns, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, after_name ? after_name : "", -1, SQLITE_STATIC);
+    }
     long n = sqlite3_step(st) == SQLITE_ROW ? (long)sqlite3_column_int64(st, 0) : TN_EIO;
     sqlite3_finalize(st);
     return n;
+}
+
+long tn_store_count(struct tn_store *s, const char *res, const char *ns)
+{
+    return tn_store_count_after(s, res, ns, NULL, NULL);
 }
 
 static int collect_refs(sqlite3_stmt *st, tn_store_ref_fn fn, void *arg)

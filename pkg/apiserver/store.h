@@ -39,8 +39,11 @@ typedef int (*tn_store_row_fn)(const char *ns, const char *name, const char *dat
                                void *arg);
 int tn_store_list(struct tn_store *s, const char *res, const char *ns, const char *after_ns,
                   const char *after_name, long limit, tn_store_row_fn fn, void *arg);
-/* Number of objects of res in ns (or all when NULL). */
+/* Number of objects of res in ns (or all when NULL), only those after (after_ns, after_name)
+ * in list order when after_ns is given. */
 long tn_store_count(struct tn_store *s, const char *res, const char *ns);
+long tn_store_count_after(struct tn_store *s, const char *res, const char *ns, const char *after_ns,
+                          const char *after_name);
 
 /* Dependents: objects whose ownerReferences name owner_uid. fn gets (res, ns, name). */
 typedef int (*tn_store_ref_fn)(const char *res, const char *ns, const char *name, void *arg);

@@ -258,12 +258,24 @@ int tn_http_stream_begin(struct tn_http_req *r, int status, const char *content_
 
 int tn_http_stream_write(struct tn_http_req *r, const char *data, size_t len)
 {
+    if (!len || r->stream_ended)
+        return 0;
     if (r->out_off > 0 && r->out_off >= r->out.len / 2) {
         tn_buf_consume(&r->out, r->out_off);
         r->out_off = 0;
     }
-    int rc = tn_buf_append(&r->out, data, len);
-    if (rc) return rc;
+    char head[32];
+    int hn = snprintf(head, sizeof(head), "%zx\r\n", len);
+    size_t before = r->out.len;
+    int rc = tn_buf_append(&r->out, head, (size_t)hn);
+    if (!rc)
+        rc = tn_buf_append(&r->out, data, len);
+    if (!rc)
+        rc = tn_buf_append(&r->out, "\r\n", 2);
+    if (rc) { /* all or nothing: never a partial chunk on the wire */
+        r->out.len = before;
+        return rc;
+    }
     lws_callback_on_writable(r->wsi);
     return 0;
 }
@@ -275,6 +287,13 @@ size_t tn_http_stream_pending(const struct tn_http_req *r)
 
 void tn_http_stream_end(struct tn_http_req *r)
 {
+    if (r->stream_ended)
+        return;
+    /* the terminating chunk; it may exceed the cap: a stream must always be ended properly */
+    size_t max = r->out.max;
+    r->out.max = r->out.len + 16;
+    tn_buf_append(&r->out, "0\r\n\r\n", 5);
+    r->out.max = max;
     r->stream_ended = 1;
     lws_callback_on_writable(r->wsi);
 }
@@ -283,9 +302,25 @@ static int write_headers(struct tn_http_server *s, struct tn_http_req *r)
 {
     unsigned char hb[LWS_PRE + 8192];
     unsigned char *start = hb + LWS_PRE, *p = start, *end = hb + sizeof(hb) - 1;
-    lws_filepos_t len = r->streaming ? LWS_ILLEGAL_HTTP_CONTENT_LEN : (lws_filepos_t)r->out.len;
-    if (lws_add_http_common_headers(r->wsi, (unsigned)r->status, r->rctype, len, &p, end))
+    if (r->streaming) {
+        /* chunked, so that clients see each event as it comes (a close-delimited body is only
+         * handed to some clients, urllib3 among them, when the connection ends) */
+        if (lws_add_http_header_status(r->wsi, (unsigned)r->status, &p, end))
+            return -1;
+        if (r->rctype &&
+            lws_add_http_header_by_token(r->wsi, WSI_TOKEN_HTTP_CONTENT_TYPE,
+                                         (const unsigned char *)r->rctype, (int)strlen(r->rctype),
+                                         &p, end))
+            return -1;
+        if (lws_add_http_header_by_token(r->wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING,
+                                         (const unsigned char *)"chunked", 7, &p, end))
+            return -1;
+        /* watches are long-lived: no idle timeout while the stream is open */
+        lws_set_timeout(r->wsi, NO_PENDING_TIMEOUT, 0);
+    } else if (lws_add_http_common_headers(r->wsi, (unsigned)r->status, r->rctype,
+                                           (lws_filepos_t)r->out.len, &p, end)) {
         return -1;
+    }
     for (size_t off = 0; off < r->rhdrs.len;) {
         const char *name = r->rhdrs.data + off;
         const char *val = name + strlen(name) + 1;
@@ -296,12 +331,9 @@ static int write_headers(struct tn_http_server *s, struct tn_http_req *r)
                                         (const unsigned char *)val, (int)strlen(val), &p, end))
             return -1;
     }
-    if (r->streaming) {
-        /* watches are long-lived: no idle timeout while the stream is open */
-        lws_set_timeout(r->wsi, NO_PENDING_TIMEOUT, 0);
-    }
     (void)s;
-    if (lws_finalize_write_http_header(r->wsi, start, &p, end)) return -1;
+    if (lws_finalize_write_http_header(r->wsi, start, &p, end))
+        return -1;
     r->headers_sent = 1;
     return 0;
 }

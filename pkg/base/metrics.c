@@ -45,15 +45,13 @@ struct tn_metrics {
 struct tn_metrics *tn_metrics_new(void)
 {
     struct tn_metrics *r = calloc(1, sizeof(*r));
-    if (r)
-        pthread_mutex_init(&r->mu, NULL);
+    if (r) pthread_mutex_init(&r->mu, NULL);
     return r;
 }
 
 static void series_free(struct series *s, size_t nlabels)
 {
-    if (!s)
-        return;
+    if (!s) return;
     for (size_t i = 0; s->values && i < nlabels; i++)
         free(s->values[i]);
     free(s->values);
@@ -63,8 +61,7 @@ static void series_free(struct series *s, size_t nlabels)
 
 static void family_free(struct tn_metric *m)
 {
-    if (!m)
-        return;
+    if (!m) return;
     for (size_t i = 0; i < m->nseries; i++)
         series_free(m->series[i], m->nlabels);
     free(m->series);
@@ -79,8 +76,7 @@ static void family_free(struct tn_metric *m)
 
 void tn_metrics_free(struct tn_metrics *r)
 {
-    if (!r)
-        return;
+    if (!r) return;
     for (size_t i = 0; i < r->nfams; i++)
         family_free(r->fams[i]);
     free(r->fams);
@@ -90,14 +86,12 @@ void tn_metrics_free(struct tn_metrics *r)
 
 static int valid_name(const char *s, int colon)
 {
-    if (!s || !*s)
-        return 0;
+    if (!s || !*s) return 0;
     for (size_t i = 0; s[i]; i++) {
         char c = s[i];
         int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
                  (colon && c == ':') || (i > 0 && c >= '0' && c <= '9');
-        if (!ok)
-            return 0;
+        if (!ok) return 0;
     }
     return 1;
 }
@@ -107,8 +101,7 @@ static int cmp_values(char *const *a, const char *const *b, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         int c = strcmp(a[i], b && b[i] ? b[i] : "");
-        if (c)
-            return c;
+        if (c) return c;
     }
     return 0;
 }
@@ -138,27 +131,21 @@ static struct series *series_get(struct tn_metric *m, const char *const *values)
 {
     int found;
     size_t at = series_find(m, values, &found);
-    if (found)
-        return m->series[at];
+    if (found) return m->series[at];
     if (m->nseries == m->cap) {
         size_t ncap = m->cap ? m->cap * 2 : 4;
         struct series **ns = realloc(m->series, ncap * sizeof(*ns));
-        if (!ns)
-            return NULL;
+        if (!ns) return NULL;
         m->series = ns;
         m->cap = ncap;
     }
     struct series *s = calloc(1, sizeof(*s));
-    if (!s)
-        return NULL;
+    if (!s) return NULL;
     s->values = calloc(m->nlabels + 1, sizeof(char *));
-    if (!s->values)
-        goto oom;
+    if (!s->values) goto oom;
     for (size_t i = 0; i < m->nlabels; i++)
-        if (!(s->values[i] = strdup(values && values[i] ? values[i] : "")))
-            goto oom;
-    if (m->type == M_HISTOGRAM && !(s->buckets = calloc(m->nb + 1, sizeof(uint64_t))))
-        goto oom;
+        if (!(s->values[i] = strdup(values && values[i] ? values[i] : ""))) goto oom;
+    if (m->type == M_HISTOGRAM && !(s->buckets = calloc(m->nb + 1, sizeof(uint64_t)))) goto oom;
     memmove(m->series + at + 1, m->series + at, (m->nseries - at) * sizeof(*m->series));
     m->series[at] = s;
     m->nseries++;
@@ -174,23 +161,19 @@ static struct tn_metric *family_register(struct tn_metrics *r, enum mtype type, 
                                          const char *help, const char *const *labels,
                                          const double *buckets, size_t nb)
 {
-    if (!r || !valid_name(name, 1))
-        return NULL;
+    if (!r || !valid_name(name, 1)) return NULL;
     size_t nl = 0;
     for (; labels && labels[nl]; nl++) {
         if (!valid_name(labels[nl], 0) || !strncmp(labels[nl], "__", 2) ||
             (type == M_HISTOGRAM && !strcmp(labels[nl], "le")))
             return NULL;
         for (size_t j = 0; j < nl; j++)
-            if (!strcmp(labels[j], labels[nl]))
-                return NULL;
+            if (!strcmp(labels[j], labels[nl])) return NULL;
     }
     /* +Inf is implicit; a trailing explicit +Inf is dropped. */
-    if (type == M_HISTOGRAM && nb && isinf(buckets[nb - 1]) && buckets[nb - 1] > 0)
-        nb--;
+    if (type == M_HISTOGRAM && nb && isinf(buckets[nb - 1]) && buckets[nb - 1] > 0) nb--;
     for (size_t i = 0; type == M_HISTOGRAM && i < nb; i++)
-        if (isnan(buckets[i]) || (i && buckets[i] <= buckets[i - 1]))
-            return NULL;
+        if (isnan(buckets[i]) || (i && buckets[i] <= buckets[i - 1])) return NULL;
 
     struct tn_metric *m = NULL;
     pthread_mutex_lock(&r->mu);
@@ -219,36 +202,29 @@ static struct tn_metric *family_register(struct tn_metrics *r, enum mtype type, 
     if (r->nfams == r->cap) {
         size_t ncap = r->cap ? r->cap * 2 : 16;
         struct tn_metric **nf = realloc(r->fams, ncap * sizeof(*nf));
-        if (!nf)
-            goto fail;
+        if (!nf) goto fail;
         r->fams = nf;
         r->cap = ncap;
     }
     m = calloc(1, sizeof(*m));
-    if (!m)
-        goto fail;
+    if (!m) goto fail;
     m->reg = r;
     m->type = type;
     m->nlabels = nl;
     m->name = strdup(name);
     m->help = strdup(help ? help : "");
     m->labels = calloc(nl + 1, sizeof(char *));
-    if (!m->name || !m->help || !m->labels)
-        goto fail;
+    if (!m->name || !m->help || !m->labels) goto fail;
     for (size_t i = 0; i < nl; i++)
-        if (!(m->labels[i] = strdup(labels[i])))
-            goto fail;
+        if (!(m->labels[i] = strdup(labels[i]))) goto fail;
     if (type == M_HISTOGRAM) {
         m->nb = nb;
         m->bounds = malloc((nb ? nb : 1) * sizeof(double));
-        if (!m->bounds)
-            goto fail;
-        if (nb)
-            memcpy(m->bounds, buckets, nb * sizeof(double));
+        if (!m->bounds) goto fail;
+        if (nb) memcpy(m->bounds, buckets, nb * sizeof(double));
     }
     /* A family without labels has exactly one series, exposed as 0 from the start. */
-    if (nl == 0 && !series_get(m, NULL))
-        goto fail;
+    if (nl == 0 && !series_get(m, NULL)) goto fail;
     memmove(r->fams + lo + 1, r->fams + lo, (r->nfams - lo) * sizeof(*r->fams));
     r->fams[lo] = m;
     r->nfams++;
@@ -273,23 +249,18 @@ struct tn_metric *tn_metrics_gauge(struct tn_metrics *r, const char *name, const
 }
 
 struct tn_metric *tn_metrics_histogram(struct tn_metrics *r, const char *name, const char *help,
-                                       const char *const *labels, const double *buckets,
-                                       size_t nb)
+                                       const char *const *labels, const double *buckets, size_t nb)
 {
-    if (nb && !buckets)
-        return NULL;
+    if (nb && !buckets) return NULL;
     return family_register(r, M_HISTOGRAM, name, help, labels, buckets, nb);
 }
 
 /* op: 0 add, 1 set, 2 observe. */
 static void update(struct tn_metric *m, const char *const *values, double v, int op)
 {
-    if (!m)
-        return;
-    if ((op == 2) != (m->type == M_HISTOGRAM))
-        return;
-    if (op == 1 && m->type != M_GAUGE)
-        return;
+    if (!m) return;
+    if ((op == 2) != (m->type == M_HISTOGRAM)) return;
+    if (op == 1 && m->type != M_GAUGE) return;
     if (op == 0 && m->type == M_COUNTER && !(v >= 0)) /* counters only go up */
         return;
     pthread_mutex_lock(&m->reg->mu);
@@ -333,14 +304,12 @@ void tn_metric_observe(struct tn_metric *m, const char *const *values, double v)
 
 double tn_metric_value(struct tn_metric *m, const char *const *values)
 {
-    if (!m)
-        return 0;
+    if (!m) return 0;
     pthread_mutex_lock(&m->reg->mu);
     int found;
     size_t at = series_find(m, values, &found);
     double v = 0;
-    if (found)
-        v = m->type == M_HISTOGRAM ? (double)m->series[at]->count : m->series[at]->value;
+    if (found) v = m->type == M_HISTOGRAM ? (double)m->series[at]->count : m->series[at]->value;
     pthread_mutex_unlock(&m->reg->mu);
     return v;
 }
@@ -358,8 +327,7 @@ static void fmt_value(char *out, size_t n, double v)
     } else {
         for (int prec = 15; prec <= 17; prec++) {
             snprintf(out, n, "%.*g", prec, v);
-            if (strtod(out, NULL) == v)
-                break;
+            if (strtod(out, NULL) == v) break;
         }
     }
 }
@@ -393,8 +361,7 @@ static void put_sample(struct tn_buf *out, const struct tn_metric *m, const char
             put_escaped(out, s->values[i], 1);
             tn_buf_putc(out, '"');
         }
-        if (le)
-            tn_buf_printf(out, "%sle=\"%s\"", m->nlabels ? "," : "", le);
+        if (le) tn_buf_printf(out, "%sle=\"%s\"", m->nlabels ? "," : "", le);
         tn_buf_putc(out, '}');
     }
     fmt_value(num, sizeof(num), v);
@@ -404,8 +371,7 @@ static void put_sample(struct tn_buf *out, const struct tn_metric *m, const char
 void tn_metrics_render(struct tn_metrics *r, struct tn_buf *out)
 {
     static const char *const tnames[] = {"counter", "gauge", "histogram"};
-    if (!r || !out)
-        return;
+    if (!r || !out) return;
     pthread_mutex_lock(&r->mu);
     for (size_t f = 0; f < r->nfams; f++) {
         const struct tn_metric *m = r->fams[f];

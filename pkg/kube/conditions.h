@@ -15,8 +15,8 @@
  * (CamelCase or example.com/CamelCase, max 316), status True/False/Unknown, reason CamelCase
  * (1-1024, letters/digits/_/,/:, starts with a letter), message at most 32768 bytes.
  * Returns 0 or TN_EINVAL with err naming the field. message may be NULL. */
-int tn_cond_validate(const char *type, const char *cstatus, const char *reason,
-                     const char *message, struct tn_err *err);
+int tn_cond_validate(const char *type, const char *cstatus, const char *reason, const char *message,
+                     struct tn_err *err);
 
 /* Sets the condition of this type in status.conditions (creating the list and the entry as
  * needed). lastTransitionTime is set to now_rfc3339 (NULL = current time) for a new entry or

@@ -18,9 +18,9 @@
 #include "base/timeutil.h"
 #include "base/yaml.h"
 
-#define TOKEN_MAX ((size_t)1 << 20)   /* a bearer token file larger than this is not a token */
-#define PEM_MAX ((size_t)16 << 20)    /* CA bundles can be large, but not this large */
-#define TOKEN_REFRESH_S 60            /* client-go's cached file token source period */
+#define TOKEN_MAX ((size_t)1 << 20) /* a bearer token file larger than this is not a token */
+#define PEM_MAX ((size_t)16 << 20)  /* CA bundles can be large, but not this large */
+#define TOKEN_REFRESH_S 60          /* client-go's cached file token source period */
 #define SA_DIR "/var/run/secrets/kubernetes.io/serviceaccount"
 
 /* One parsed kubeconfig file. doc is a new reference (an object). */
@@ -54,8 +54,8 @@ static int ref_err(struct tn_err *err, int code, const struct kc_ref *r, const c
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    return tn_err_set(err, code, "kubeconfig %s: %s[%zu].%s%s%s: %s", r->f->path, r->list,
-                      r->idx, r->key, field ? "." : "", field ? field : "", msg);
+    return tn_err_set(err, code, "kubeconfig %s: %s[%zu].%s%s%s: %s", r->f->path, r->list, r->idx,
+                      r->key, field ? "." : "", field ? field : "", msg);
 }
 
 /* Overwrites then frees a string holding secrets. */
@@ -84,26 +84,22 @@ static int read_file(const char *path, size_t max, char **out, size_t *outlen, s
     while (!rc && (n = fread(chunk, 1, sizeof(chunk), fp)) > 0)
         rc = tn_buf_append(&b, chunk, n);
     int e = errno;
-    if (!rc && ferror(fp))
-        rc = TN_EIO;
+    if (!rc && ferror(fp)) rc = TN_EIO;
     fclose(fp);
     explicit_bzero(chunk, sizeof(chunk));
     if (rc) {
-        if (b.data)
-            explicit_bzero(b.data, b.len);
+        if (b.data) explicit_bzero(b.data, b.len);
         tn_buf_free(&b);
         return tn_err_set(err, rc, "%s: %s", path,
-                          rc == TN_EIO      ? strerror(e)
+                          rc == TN_EIO       ? strerror(e)
                           : rc == TN_ETOOBIG ? "file too large"
                                              : "out of memory");
     }
     size_t len = b.len;
     char *data = tn_buf_steal(&b, &len);
-    if (!data)
-        return tn_err_set(err, TN_ENOMEM, "%s: out of memory", path);
+    if (!data) return tn_err_set(err, TN_ENOMEM, "%s: out of memory", path);
     *out = data;
-    if (outlen)
-        *outlen = len;
+    if (outlen) *outlen = len;
     return 0;
 }
 
@@ -116,8 +112,7 @@ static void trim(char *s)
     size_t i = 0;
     while (s[i] == ' ' || s[i] == '\n' || s[i] == '\r' || s[i] == '\t')
         i++;
-    if (i)
-        memmove(s, s + i, n - i + 1);
+    if (i) memmove(s, s + i, n - i + 1);
 }
 
 /* Monotonic seconds, for the token cache. */
@@ -128,22 +123,18 @@ static time_t mono_s(void)
 
 static char *path_join(const char *dir, const char *p)
 {
-    if (p[0] == '/' || !dir)
-        return strdup(p);
+    if (p[0] == '/' || !dir) return strdup(p);
     size_t n = strlen(dir) + strlen(p) + 2;
     char *s = malloc(n);
-    if (s)
-        snprintf(s, n, "%s/%s", dir, p);
+    if (s) snprintf(s, n, "%s/%s", dir, p);
     return s;
 }
 
 static char *dir_of(const char *path)
 {
     const char *slash = strrchr(path, '/');
-    if (!slash)
-        return strdup(".");
-    if (slash == path)
-        return strdup("/");
+    if (!slash) return strdup(".");
+    if (slash == path) return strdup("/");
     return strndup(path, (size_t)(slash - path));
 }
 
@@ -170,8 +161,8 @@ static int file_load(struct kc_file *f, const char *path, struct tn_err *err)
     size_t ndocs = json_array_size(docs);
     if (ndocs > 1) {
         json_decref(docs);
-        return tn_err_set(err, TN_EINVAL, "kubeconfig %s: holds %zu YAML documents, want one",
-                          path, ndocs);
+        return tn_err_set(err, TN_EINVAL, "kubeconfig %s: holds %zu YAML documents, want one", path,
+                          ndocs);
     }
     json_t *doc = ndocs ? json_incref(json_array_get(docs, 0)) : json_object();
     json_decref(docs);
@@ -190,8 +181,7 @@ static int file_load(struct kc_file *f, const char *path, struct tn_err *err)
     for (int l = 0; l < 3; l++) {
         const char *list = LISTS[l][0], *key = LISTS[l][1];
         json_t *arr = json_object_get(doc, list);
-        if (!arr || json_is_null(arr))
-            continue;
+        if (!arr || json_is_null(arr)) continue;
         if (!json_is_array(arr))
             return tn_err_set(err, TN_EINVAL, "kubeconfig %s: %s: not a list", path, list);
         size_t i;
@@ -207,11 +197,11 @@ static int file_load(struct kc_file *f, const char *path, struct tn_err *err)
                                   list, i);
             json_t *body = json_object_get(ent, key);
             if (body && !json_is_null(body) && !json_is_object(body))
-                return tn_err_set(err, TN_EINVAL, "kubeconfig %s: %s[%zu].%s: not a mapping",
-                                  path, list, i, key);
+                return tn_err_set(err, TN_EINVAL, "kubeconfig %s: %s[%zu].%s: not a mapping", path,
+                                  list, i, key);
             for (size_t j = 0; j < i; j++) {
-                const char *other = json_string_value(
-                    json_object_get(json_array_get(arr, j), "name"));
+                const char *other =
+                    json_string_value(json_object_get(json_array_get(arr, j), "name"));
                 if (other && !strcmp(other, name))
                     return tn_err_set(err, TN_EINVAL,
                                       "kubeconfig %s: %s[%zu].name: duplicate name \"%s\" (also "
@@ -241,8 +231,7 @@ static int find_ref(const struct kc_file *files, size_t nf, int l, const char *n
                 out->name = n;
                 out->idx = i;
                 out->body = json_object_get(ent, LISTS[l][1]);
-                if (json_is_null(out->body))
-                    out->body = NULL;
+                if (json_is_null(out->body)) out->body = NULL;
                 return 1;
             }
         }
@@ -255,12 +244,9 @@ static int ref_str(const struct kc_ref *r, const char *field, const char **out, 
 {
     *out = NULL;
     json_t *v = r->body ? json_object_get(r->body, field) : NULL;
-    if (!v || json_is_null(v))
-        return 0;
-    if (!json_is_string(v))
-        return ref_err(err, TN_EINVAL, r, field, "not a string");
-    if (*json_string_value(v))
-        *out = json_string_value(v);
+    if (!v || json_is_null(v)) return 0;
+    if (!json_is_string(v)) return ref_err(err, TN_EINVAL, r, field, "not a string");
+    if (*json_string_value(v)) *out = json_string_value(v);
     return 0;
 }
 
@@ -270,13 +256,11 @@ static int ref_b64(const struct kc_ref *r, const char *field, int pem, char **ou
 {
     const char *s;
     int rc = ref_str(r, field, &s, err);
-    if (rc || !s)
-        return rc;
+    if (rc || !s) return rc;
     /* tn_base64_decode tolerates a dangling sextet; kubectl does not. */
     size_t sig = 0;
     for (const char *p = s; *p && *p != '='; p++)
-        if (*p != '\n' && *p != '\r' && *p != ' ')
-            sig++;
+        if (*p != '\n' && *p != '\r' && *p != ' ') sig++;
     unsigned char *dec = NULL;
     size_t n = 0;
     if (sig % 4 == 1 || tn_base64_decode(s, &dec, &n) != 0)
@@ -296,11 +280,9 @@ static int ref_file(const struct kc_ref *r, const char *field, size_t max, int p
 {
     const char *p;
     int rc = ref_str(r, field, &p, err);
-    if (rc || !p)
-        return rc;
+    if (rc || !p) return rc;
     char *full = path_join(r->f->dir, p);
-    if (!full)
-        return tn_err_set(err, TN_ENOMEM, "out of memory");
+    if (!full) return tn_err_set(err, TN_ENOMEM, "out of memory");
     struct tn_err e2 = {0};
     char *data = NULL;
     size_t n = 0;
@@ -331,44 +313,35 @@ static int ref_pem(const struct kc_ref *r, const char *field, char **out, struct
     snprintf(dfield, sizeof(dfield), "%s-data", field);
     const char *a, *b;
     int rc = ref_str(r, field, &a, err);
-    if (!rc)
-        rc = ref_str(r, dfield, &b, err);
-    if (rc)
-        return rc;
+    if (!rc) rc = ref_str(r, dfield, &b, err);
+    if (rc) return rc;
     if (a && b)
         return ref_err(err, TN_EINVAL, r, dfield, "both %s and %s are set for %s \"%s\"", field,
                        dfield, r->key, r->name);
-    if (b)
-        return ref_b64(r, dfield, 1, out, err);
+    if (b) return ref_b64(r, dfield, 1, out, err);
     return ref_file(r, field, PEM_MAX, 1, out, NULL, err);
 }
 
 static int ref_present(const struct kc_ref *r, const char *field)
 {
     json_t *v = r->body ? json_object_get(r->body, field) : NULL;
-    if (!v || json_is_null(v))
-        return 0;
-    if (json_is_string(v))
-        return *json_string_value(v) != 0;
-    if (json_is_array(v))
-        return json_array_size(v) != 0;
-    if (json_is_object(v))
-        return json_object_size(v) != 0;
+    if (!v || json_is_null(v)) return 0;
+    if (json_is_string(v)) return *json_string_value(v) != 0;
+    if (json_is_array(v)) return json_array_size(v) != 0;
+    if (json_is_object(v)) return json_object_size(v) != 0;
     return 1;
 }
 
 static struct tn_kube_config *config_new(void)
 {
     struct tn_kube_config *c = calloc(1, sizeof(*c));
-    if (c)
-        pthread_mutex_init(&c->mu, NULL);
+    if (c) pthread_mutex_init(&c->mu, NULL);
     return c;
 }
 
 void tn_kube_config_free(struct tn_kube_config *c)
 {
-    if (!c)
-        return;
+    if (!c) return;
     free(c->server);
     free(c->ca_pem);
     free(c->cert_pem);
@@ -386,8 +359,7 @@ void tn_kube_config_free(struct tn_kube_config *c)
 static int set_server(struct tn_kube_config *c, const char *s)
 {
     c->server = strdup(s);
-    if (!c->server)
-        return TN_ENOMEM;
+    if (!c->server) return TN_ENOMEM;
     size_t n = strlen(c->server);
     while (n > 0 && c->server[n - 1] == '/')
         c->server[--n] = 0;
@@ -398,32 +370,28 @@ static int load_cluster(struct tn_kube_config *c, const struct kc_ref *r, struct
 {
     const char *server, *sni;
     int rc = ref_str(r, "server", &server, err);
-    if (rc)
-        return rc;
-    if (!server)
-        return ref_err(err, TN_EINVAL, r, "server", "missing (cluster \"%s\")", r->name);
+    if (rc) return rc;
+    if (!server) return ref_err(err, TN_EINVAL, r, "server", "missing (cluster \"%s\")", r->name);
     if (strncmp(server, "https://", 8) && strncmp(server, "http://", 7))
         return ref_err(err, TN_EINVAL, r, "server", "\"%s\" must start with https:// or http://",
                        server);
     if (ref_present(r, "proxy-url"))
-        return ref_err(err, TN_EUNSUPPORTED, r, "proxy-url", "proxies are not supported (cluster "
-                       "\"%s\")", r->name);
-    if ((rc = set_server(c, server)))
-        return tn_err_set(err, rc, "out of memory");
+        return ref_err(err, TN_EUNSUPPORTED, r, "proxy-url",
+                       "proxies are not supported (cluster "
+                       "\"%s\")",
+                       r->name);
+    if ((rc = set_server(c, server))) return tn_err_set(err, rc, "out of memory");
     json_t *ins = r->body ? json_object_get(r->body, "insecure-skip-tls-verify") : NULL;
     if (ins && !json_is_null(ins)) {
         if (!json_is_boolean(ins))
             return ref_err(err, TN_EINVAL, r, "insecure-skip-tls-verify", "not a boolean");
         c->insecure = json_is_true(ins);
     }
-    if ((rc = ref_pem(r, "certificate-authority", &c->ca_pem, err)))
-        return rc;
+    if ((rc = ref_pem(r, "certificate-authority", &c->ca_pem, err))) return rc;
     if (c->insecure && c->ca_pem)
         return ref_err(err, TN_EINVAL, r, "insecure-skip-tls-verify",
-                       "cannot be combined with a certificate authority (cluster \"%s\")",
-                       r->name);
-    if ((rc = ref_str(r, "tls-server-name", &sni, err)))
-        return rc;
+                       "cannot be combined with a certificate authority (cluster \"%s\")", r->name);
+    if ((rc = ref_str(r, "tls-server-name", &sni, err))) return rc;
     if (sni && !(c->tls_server_name = strdup(sni)))
         return tn_err_set(err, TN_ENOMEM, "out of memory");
     return 0;
@@ -442,8 +410,7 @@ static int load_user(struct tn_kube_config *c, const struct kc_ref *r, struct tn
         {"as-user-extra", "impersonation is not supported"},
     };
     for (size_t i = 0; i < sizeof(unsupported) / sizeof(unsupported[0]); i++) {
-        if (!ref_present(r, unsupported[i][0]))
-            continue;
+        if (!ref_present(r, unsupported[i][0])) continue;
         const char *what = "";
         if (!strcmp(unsupported[i][0], "exec"))
             what = json_string_value(json_object_get(json_object_get(r->body, "exec"), "command"));
@@ -457,13 +424,10 @@ static int load_user(struct tn_kube_config *c, const struct kc_ref *r, struct tn
     }
     const char *tok;
     int rc = ref_str(r, "token", &tok, err);
-    if (rc)
-        return rc;
-    if (tok && !(c->token = strdup(tok)))
-        return tn_err_set(err, TN_ENOMEM, "out of memory");
+    if (rc) return rc;
+    if (tok && !(c->token = strdup(tok))) return tn_err_set(err, TN_ENOMEM, "out of memory");
     char *ftok = NULL;
-    if ((rc = ref_file(r, "tokenFile", TOKEN_MAX, 0, &ftok, &c->token_file, err)))
-        return rc;
+    if ((rc = ref_file(r, "tokenFile", TOKEN_MAX, 0, &ftok, &c->token_file, err))) return rc;
     if (ftok) {
         trim(ftok);
         c->cached_token = ftok;
@@ -503,16 +467,14 @@ static int resolve(struct tn_kube_config *c, const struct kc_file *files, size_t
             return tn_err_set(err, TN_ENOTFOUND,
                               "kubeconfig %s: current-context: context \"%s\" not found in %s",
                               ctx_from->path, ctx, names);
-        return tn_err_set(err, TN_ENOTFOUND, "kubeconfig %s: context \"%s\" not found", names,
-                          ctx);
+        return tn_err_set(err, TN_ENOTFOUND, "kubeconfig %s: context \"%s\" not found", names, ctx);
     }
     const char *cluster, *user, *ns;
     int rc;
     if ((rc = ref_str(&cr, "cluster", &cluster, err)) || (rc = ref_str(&cr, "user", &user, err)) ||
         (rc = ref_str(&cr, "namespace", &ns, err)))
         return rc;
-    if (!cluster)
-        return ref_err(err, TN_EINVAL, &cr, "cluster", "missing (context \"%s\")", ctx);
+    if (!cluster) return ref_err(err, TN_EINVAL, &cr, "cluster", "missing (context \"%s\")", ctx);
     struct kc_ref clr, ur;
     if (!find_ref(files, nf, 0, cluster, &clr))
         return ref_err(err, TN_ENOTFOUND, &cr, "cluster", "cluster \"%s\" not found", cluster);
@@ -520,12 +482,9 @@ static int resolve(struct tn_kube_config *c, const struct kc_file *files, size_t
         return ref_err(err, TN_ENOTFOUND, &cr, "user", "user \"%s\" not found", user);
     c->context = strdup(ctx);
     c->namespace_ = strdup(ns ? ns : "default");
-    if (!c->context || !c->namespace_)
-        return tn_err_set(err, TN_ENOMEM, "out of memory");
-    if ((rc = load_cluster(c, &clr, err)))
-        return rc;
-    if (user && (rc = load_user(c, &ur, err)))
-        return rc;
+    if (!c->context || !c->namespace_) return tn_err_set(err, TN_ENOMEM, "out of memory");
+    if ((rc = load_cluster(c, &clr, err))) return rc;
+    if (user && (rc = load_user(c, &ur, err))) return rc;
     return 0;
 }
 
@@ -536,8 +495,7 @@ static char *home_config(void)
         struct passwd *pw = getpwuid(getuid());
         home = pw ? pw->pw_dir : NULL;
     }
-    if (!home)
-        return NULL;
+    if (!home) return NULL;
     return path_join(home, ".kube/config");
 }
 
@@ -579,17 +537,14 @@ struct tn_kube_config *tn_kube_config_load(const char *path, const char *context
     char *save = NULL;
     for (char *p = explicit_list ? strtok_r(list, ":", &save) : list; p;
          p = explicit_list ? strtok_r(NULL, ":", &save) : NULL) {
-        if (explicit_list && access(p, F_OK) != 0 && errno == ENOENT)
-            continue;
+        if (explicit_list && access(p, F_OK) != 0 && errno == ENOENT) continue;
         int dup = 0;
         for (size_t k = 0; k < nf; k++)
             dup |= !strcmp(files[k].path, p);
-        if (dup)
-            continue;
+        if (dup) continue;
         rc = file_load(&files[nf], p, err);
         nf++;
-        if (rc)
-            goto out;
+        if (rc) goto out;
     }
     if (nf == 0) {
         rc = tn_err_set(err, TN_ENOTFOUND, "kubeconfig: none of the files in KUBECONFIG=%s exist",
@@ -614,8 +569,7 @@ out:
     free(files);
     free(list);
     if (rc) {
-        if (err && err->code == 0)
-            tn_err_set(err, rc, "kubeconfig: %s", tn_code_str(rc));
+        if (err && err->code == 0) tn_err_set(err, rc, "kubeconfig: %s", tn_code_str(rc));
         tn_kube_config_free(c);
         return NULL;
     }
@@ -632,8 +586,7 @@ struct tn_kube_config *tn_kube_config_incluster(const char *sa_dir, struct tn_er
                    "be set (not running in a pod?)");
         return NULL;
     }
-    if (!sa_dir)
-        sa_dir = SA_DIR;
+    if (!sa_dir) sa_dir = SA_DIR;
     struct tn_kube_config *c = config_new();
     char *ca = NULL, *ns = NULL;
     int rc = 0;
@@ -696,18 +649,15 @@ out:
 struct tn_kube_config *tn_kube_config_auto(const char *path, struct tn_err *err)
 {
     const char *kc = getenv("KUBECONFIG");
-    if ((path && *path) || (kc && *kc))
-        return tn_kube_config_load(path, NULL, err);
+    if ((path && *path) || (kc && *kc)) return tn_kube_config_load(path, NULL, err);
     const char *host = getenv("KUBERNETES_SERVICE_HOST");
-    if (host && *host)
-        return tn_kube_config_incluster(NULL, err);
+    if (host && *host) return tn_kube_config_incluster(NULL, err);
     return tn_kube_config_load(NULL, NULL, err);
 }
 
 char *tn_kube_config_token(struct tn_kube_config *c, int force)
 {
-    if (!c)
-        return NULL;
+    if (!c) return NULL;
     pthread_mutex_lock(&c->mu);
     if (c->token_file &&
         (force || !c->cached_token || mono_s() - c->token_read_at >= TOKEN_REFRESH_S)) {

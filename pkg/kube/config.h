@@ -13,15 +13,15 @@
 #include "base/err.h"
 
 struct tn_kube_config {
-    char *server;        /* "https://10.0.0.1:6443", no trailing slash */
-    char *ca_pem;        /* CA bundle (PEM) or NULL: system trust */
-    char *cert_pem;      /* client certificate (PEM) or NULL */
-    char *key_pem;       /* client key (PEM) or NULL */
-    char *token;         /* static bearer token or NULL */
-    char *token_file;    /* bearer token file, re-read every 60 s and after a 401 */
-    char *namespace_;    /* default namespace ("default" when unset) */
-    char *context;       /* context name used ("" in-cluster) */
-    int insecure;        /* insecure-skip-tls-verify */
+    char *server;          /* "https://10.0.0.1:6443", no trailing slash */
+    char *ca_pem;          /* CA bundle (PEM) or NULL: system trust */
+    char *cert_pem;        /* client certificate (PEM) or NULL */
+    char *key_pem;         /* client key (PEM) or NULL */
+    char *token;           /* static bearer token or NULL */
+    char *token_file;      /* bearer token file, re-read every 60 s and after a 401 */
+    char *namespace_;      /* default namespace ("default" when unset) */
+    char *context;         /* context name used ("" in-cluster) */
+    int insecure;          /* insecure-skip-tls-verify */
     char *tls_server_name; /* cluster tls-server-name (SNI / verified name) or NULL */
     /* token file cache */
     pthread_mutex_t mu;

@@ -220,6 +220,13 @@ new_hash() {
 }
 assert_wait 20 "template change recreates pods with a new hash and image" new_hash
 
+if ! assert_ok "kubectl scale --replicas=3 (deployments/scale)" kc scale deployment web --replicas=3; then
+    kc patch deployment web --type merge -p '{"spec":{"replicas":3}}' >/dev/null 2>&1
+fi
+assert_wait 15 "scaling up to 3 creates a third pod" pod_count_is web 3
+assert_ok "patch replicas to 1" kc patch deployment web --type merge -p '{"spec":{"replicas":1}}'
+assert_wait 15 "scaling down to 1 deletes pods" pod_count_is web 1
+
 section "endpoints"
 assert_ok "apply service and manual pod" kc apply -f "$W/service.yaml" -f "$W/pod-manual.yaml"
 assert_eq "Pending" "$(jp pod/manual '{.status.phase}')" "manual pod is Pending until something reports it"

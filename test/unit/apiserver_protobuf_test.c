@@ -572,6 +572,14 @@ START_TEST(test_malformed_inputs)
     b = body("v1", "ServiceAccount", &raw);
     expect_fail(&b, TN_EINVAL, "field 1 of ObjectMeta (at metadata): string is not valid UTF-8");
 
+    /* NUL inside a string (application/json refuses \u0000 as well) */
+    raw = (struct enc){0};
+    m = (struct enc){0};
+    e_bytes(&m, 3, "a\0b", 3);
+    e_msg(&raw, 1, &m);
+    b = body("v1", "ServiceAccount", &raw);
+    expect_fail(&b, TN_EINVAL, "field 3 of ObjectMeta (at metadata): string contains a NUL byte");
+
     /* NUL inside a map key */
     raw = (struct enc){0};
     struct enc entry = {0};
