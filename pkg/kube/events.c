@@ -261,14 +261,6 @@ static json_t *event_object(const struct tn_event_recorder *r, const struct pend
     return ev;
 }
 
-static int aborting(struct tn_event_recorder *r)
-{
-    pthread_mutex_lock(&r->mu);
-    int a = r->abort;
-    pthread_mutex_unlock(&r->mu);
-    return a;
-}
-
 /* Sleeps ms unless the recorder is told to abort. Returns 1 if aborting. */
 static int backoff(struct tn_event_recorder *r, int64_t ms)
 {

@@ -11,6 +11,7 @@
 
 #include "base/err.h"
 #include "base/json.h"
+#include "base/log.h"
 #include "base/metrics.h"
 #include "kube/client.h"
 #include "kube/leader.h"
@@ -565,6 +566,7 @@ static Suite *suite(void)
 
 int main(void)
 {
+    tn_log_setup("kube_leader_test", TN_LOG_WARN, 0, 2);
     SRunner *sr = srunner_create(suite());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
