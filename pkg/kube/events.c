@@ -39,8 +39,8 @@ struct pending {
 };
 
 struct centry {
-    struct centry *hnext;             /* hash chain */
-    struct centry *prev, *next;       /* LRU, most recent at head */
+    struct centry *hnext;       /* hash chain */
+    struct centry *prev, *next; /* LRU, most recent at head */
     uint64_t hash;
     char *key;
     char *event_name, *event_ns;
@@ -57,9 +57,9 @@ struct tn_event_recorder {
     pthread_cond_t cond; /* CLOCK_MONOTONIC */
     struct pending **ring;
     size_t cap, head, n;
-    int busy;     /* sender holds an event */
-    int stopping; /* no more records; drain */
-    int abort;    /* stop retrying, drop the rest */
+    int busy;                 /* sender holds an event */
+    int stopping;             /* no more records; drain */
+    int abort;                /* stop retrying, drop the rest */
     uint64_t seq_in, seq_out; /* recorded / finished (for flush) */
     struct tn_event_stats stats;
 
@@ -84,8 +84,7 @@ static int64_t mono_ns(void)
 
 static void pending_free(struct pending *p)
 {
-    if (!p)
-        return;
+    if (!p) return;
     free(p->api_version);
     free(p->kind);
     free(p->ns);
@@ -117,15 +116,14 @@ static uint64_t fnv1a(const char *s)
 /* The identity of "the same event": object, source, type, reason, message. malloc'd. */
 static char *event_key(const struct tn_event_recorder *r, const struct pending *p)
 {
-    const char *parts[] = {r->component, r->host,   p->api_version, p->kind,    p->ns,
-                           p->name,      p->uid,    p->field_path,  p->type,    p->reason,
-                           p->message};
+    const char *parts[] = {r->component, r->host,   p->api_version, p->kind,
+                           p->ns,        p->name,   p->uid,         p->field_path,
+                           p->type,      p->reason, p->message};
     size_t n = 0, np = sizeof(parts) / sizeof(parts[0]);
     for (size_t i = 0; i < np; i++)
         n += strlen(parts[i]) + 1;
     char *k = malloc(n);
-    if (!k)
-        return NULL;
+    if (!k) return NULL;
     char *w = k;
     for (size_t i = 0; i < np; i++) {
         size_t l = strlen(parts[i]);
@@ -139,8 +137,7 @@ static char *event_key(const struct tn_event_recorder *r, const struct pending *
 static struct centry *cache_find(struct tn_event_recorder *r, const char *key, uint64_t h)
 {
     for (struct centry *e = r->buckets[h % r->nbuckets]; e; e = e->hnext)
-        if (e->hash == h && strcmp(e->key, key) == 0)
-            return e;
+        if (e->hash == h && strcmp(e->key, key) == 0) return e;
     return NULL;
 }
 
@@ -161,11 +158,9 @@ static void lru_push_front(struct tn_event_recorder *r, struct centry *e)
 {
     e->prev = NULL;
     e->next = r->lru_head;
-    if (r->lru_head)
-        r->lru_head->prev = e;
+    if (r->lru_head) r->lru_head->prev = e;
     r->lru_head = e;
-    if (!r->lru_tail)
-        r->lru_tail = e;
+    if (!r->lru_tail) r->lru_tail = e;
 }
 
 static void centry_free(struct centry *e)
@@ -197,8 +192,7 @@ static void cache_put(struct tn_event_recorder *r, char *key, uint64_t h, const 
         free(key);
         lru_unlink(r, e);
     } else {
-        if (r->ncache >= CACHE_MAX && r->lru_tail)
-            cache_remove(r, r->lru_tail);
+        if (r->ncache >= CACHE_MAX && r->lru_tail) cache_remove(r, r->lru_tail);
         e = calloc(1, sizeof(*e));
         if (!e) {
             free(key);
@@ -219,8 +213,7 @@ static void cache_put(struct tn_event_recorder *r, char *key, uint64_t h, const 
     e->count = count;
     e->last_mono_ns = now;
     lru_push_front(r, e);
-    if (!e->event_name || !e->event_ns)
-        cache_remove(r, e);
+    if (!e->event_name || !e->event_ns) cache_remove(r, e);
 }
 
 /* ---- sending ---- */
@@ -237,13 +230,15 @@ static json_t *event_object(const struct tn_event_recorder *r, const struct pend
     }
     const struct {
         const char *k, *v;
-    } fields[] = {{"apiVersion", p->api_version}, {"kind", p->kind},
-                  {"namespace", p->ns},           {"name", p->name},
-                  {"uid", p->uid},                {"resourceVersion", p->rv},
+    } fields[] = {{"apiVersion", p->api_version},
+                  {"kind", p->kind},
+                  {"namespace", p->ns},
+                  {"name", p->name},
+                  {"uid", p->uid},
+                  {"resourceVersion", p->rv},
                   {"fieldPath", p->field_path}};
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
-        if (*fields[i].v)
-            json_object_set_new(io, fields[i].k, json_string(fields[i].v));
+        if (*fields[i].v) json_object_set_new(io, fields[i].k, json_string(fields[i].v));
     json_object_set_new(ev, "apiVersion", json_string("v1"));
     json_object_set_new(ev, "kind", json_string("Event"));
     json_object_set_new(ev, "metadata", json_pack("{s:s, s:s}", "name", name, "namespace", ns));
@@ -288,20 +283,17 @@ static int create_event(struct tn_event_recorder *r, const struct pending *p, co
         snprintf(name, sizeof(name), "%s.%llx", *p->name ? p->name : "unknown",
                  (unsigned long long)t);
         json_t *ev = event_object(r, p, name, ns, ts);
-        if (!ev)
-            return TN_ENOMEM;
+        if (!ev) return TN_ENOMEM;
         struct tn_kube_status st = {0};
         json_t *out = NULL;
         rc = tn_kube_create(r->client, &EVENTS, ns, ev, &out, &st, err);
         json_decref(ev);
         json_decref(out);
-        if (rc != TN_EEXIST)
-            break;
+        if (rc != TN_EEXIST) break;
     }
     if (rc == 0) {
         *name_out = strdup(name);
-        if (!*name_out)
-            rc = TN_ENOMEM;
+        if (!*name_out) rc = TN_ENOMEM;
     }
     return rc;
 }
@@ -312,8 +304,7 @@ static void send_one(struct tn_event_recorder *r, struct pending *p)
     char ts[32];
     tn_time_rfc3339(p->wall.tv_sec, ts, sizeof(ts));
     char *key = event_key(r, p);
-    if (!key)
-        goto failed;
+    if (!key) goto failed;
     uint64_t h = fnv1a(key);
     struct centry *e = cache_find(r, key, h);
     if (e && p->mono_ns - e->last_mono_ns > AGGREGATE_WINDOW_NS) {
@@ -323,12 +314,11 @@ static void send_one(struct tn_event_recorder *r, struct pending *p)
     struct tn_err err = {0};
     int rc = TN_EIO;
     for (int attempt = 0; attempt < SEND_TRIES; attempt++) {
-        if (attempt > 0 && backoff(r, RETRY_SLEEP_MS))
-            break;
+        if (attempt > 0 && backoff(r, RETRY_SLEEP_MS)) break;
         if (e) {
             long count = e->count + 1;
-            json_t *patch = json_pack("{s:I, s:s}", "count", (json_int_t)count,
-                                      "lastTimestamp", ts);
+            json_t *patch =
+                json_pack("{s:I, s:s}", "count", (json_int_t)count, "lastTimestamp", ts);
             struct tn_kube_status st = {0};
             json_t *out = NULL;
             rc = patch ? tn_kube_patch(r->client, &EVENTS, e->event_ns, e->event_name,
@@ -366,11 +356,10 @@ static void send_one(struct tn_event_recorder *r, struct pending *p)
                 return;
             }
         }
-        if (rc != TN_EIO)
-            break; /* refused: retrying will not help */
+        if (rc != TN_EIO) break; /* refused: retrying will not help */
     }
-    TN_WARN("event not written", "component", r->component, "object", p->name, "reason",
-            p->reason, "err", err.msg);
+    TN_WARN("event not written", "component", r->component, "object", p->name, "reason", p->reason,
+            "err", err.msg);
 failed:
     free(key);
     pthread_mutex_lock(&r->mu);
@@ -386,8 +375,7 @@ static void *sender_main(void *arg)
     for (;;) {
         while (r->n == 0 && !r->stopping)
             pthread_cond_wait(&r->cond, &r->mu);
-        if (r->n == 0 || r->abort)
-            break;
+        if (r->n == 0 || r->abort) break;
         struct pending *p = r->ring[r->head];
         r->head = (r->head + 1) % r->cap;
         r->n--;
@@ -462,11 +450,10 @@ struct tn_event_recorder *tn_event_recorder_new(const struct tn_event_recorder_o
     static const char *const lbl[] = {"component", NULL};
     r->mlabels[0] = r->component;
     r->m_dropped = tn_metrics_counter(o->metrics, "event_recorder_dropped_total",
-                                      "Events dropped because the recorder's queue was full.",
-                                      lbl);
-    r->m_failed = tn_metrics_counter(o->metrics, "event_recorder_failed_total",
-                                     "Events the API server refused or could not be reached for.",
-                                     lbl);
+                                      "Events dropped because the recorder's queue was full.", lbl);
+    r->m_failed =
+        tn_metrics_counter(o->metrics, "event_recorder_failed_total",
+                           "Events the API server refused or could not be reached for.", lbl);
     tn_metric_add(r->m_dropped, r->mlabels, 0);
     tn_metric_add(r->m_failed, r->mlabels, 0);
     if (pthread_create(&r->th, NULL, sender_main, r) != 0) {
@@ -480,8 +467,7 @@ struct tn_event_recorder *tn_event_recorder_new(const struct tn_event_recorder_o
 
 void tn_event_recorder_free(struct tn_event_recorder *r)
 {
-    if (!r)
-        return;
+    if (!r) return;
     if (r->th_on) {
         pthread_mutex_lock(&r->mu);
         r->stopping = 1;
@@ -529,8 +515,7 @@ void tn_event_recorder_stats(struct tn_event_recorder *r, struct tn_event_stats 
 static void truncate_utf8(char *s, size_t max)
 {
     size_t n = strlen(s);
-    if (n <= max)
-        return;
+    if (n <= max) return;
     /* do not cut a multi-byte character in half */
     while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80)
         max--;
@@ -560,8 +545,7 @@ static void enqueue(struct tn_event_recorder *r, const struct tn_event_ref *ref,
     p->uid = dup_or_empty(ref->uid);
     p->rv = dup_or_empty(ref->resource_version);
     p->field_path = dup_or_empty(ref->field_path);
-    if (!p->api_version || !p->kind || !p->ns || !p->name || !p->uid || !p->rv ||
-        !p->field_path) {
+    if (!p->api_version || !p->kind || !p->ns || !p->name || !p->uid || !p->rv || !p->field_path) {
         pending_free(p);
         goto drop;
     }

@@ -6,7 +6,8 @@
  * and counted.
  *
  * Threading: tn_event_record* are thread-safe and never wait for the network or for queue space.
- * Ownership: the client is borrowed and must outlive the recorder; every argument is copied. */
+ * Ownership: the client is borrowed and must outlive the recorder; every argument is copied.
+ * Call tn_event_recorder_free only once no other thread records any more. */
 #ifndef TN_KUBE_EVENTS_H
 #define TN_KUBE_EVENTS_H
 

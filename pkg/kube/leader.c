@@ -75,8 +75,7 @@ static void emit_started(struct tn_leader *l)
     TN_INFO("successfully acquired lease", "lease", l->name, "namespace", l->ns, "identity",
             l->identity);
     set_status_metric(l, 1);
-    if (l->cb.on_started_leading)
-        l->cb.on_started_leading(l->cb.arg);
+    if (l->cb.on_started_leading) l->cb.on_started_leading(l->cb.arg);
 }
 
 static void emit_stopped(struct tn_leader *l, const char *why)
@@ -84,8 +83,7 @@ static void emit_stopped(struct tn_leader *l, const char *why)
     TN_INFO("stopped leading", "lease", l->name, "namespace", l->ns, "identity", l->identity,
             "reason", why);
     set_status_metric(l, 0);
-    if (l->cb.on_stopped_leading)
-        l->cb.on_stopped_leading(l->cb.arg);
+    if (l->cb.on_stopped_leading) l->cb.on_stopped_leading(l->cb.arg);
 }
 
 /* ---- one attempt ---- */
@@ -101,10 +99,8 @@ static long lease_seconds(const struct tn_leader *l)
 /* Records a freshly read spec (borrowed) as observed if it differs from the last one. */
 static void observe(struct tn_leader *l, const json_t *spec, int64_t now)
 {
-    if (!json_is_object(spec))
-        return; /* a Lease without spec never counts as a change */
-    if (l->observed_spec && json_equal(l->observed_spec, spec))
-        return;
+    if (!json_is_object(spec)) return; /* a Lease without spec never counts as a change */
+    if (l->observed_spec && json_equal(l->observed_spec, spec)) return;
     json_decref(l->observed_spec);
     l->observed_spec = json_deep_copy(spec);
     l->observed_ns = now;
@@ -126,8 +122,7 @@ static json_t *new_spec(const struct tn_leader *l, const char *holder, long dura
                         const char *acquire, const char *renew, json_int_t transitions)
 {
     json_t *s = json_object();
-    if (holder)
-        json_object_set_new(s, "holderIdentity", json_string(holder));
+    if (holder) json_object_set_new(s, "holderIdentity", json_string(holder));
     json_object_set_new(s, "leaseDurationSeconds", json_integer(duration_s));
     json_object_set_new(s, "acquireTime", json_string(acquire));
     json_object_set_new(s, "renewTime", json_string(renew));
@@ -150,8 +145,7 @@ static enum attempt try_acquire_or_renew(struct tn_leader *l)
         obj = json_pack("{s:s, s:s, s:{s:s, s:s}, s:o}", "apiVersion", "coordination.k8s.io/v1",
                         "kind", "Lease", "metadata", "name", l->name, "namespace", l->ns, "spec",
                         new_spec(l, l->identity, lease_seconds(l), now_s, now_s, 0));
-        if (!obj)
-            goto out;
+        if (!obj) goto out;
         rc = tn_kube_create(l->client, &LEASES, l->ns, obj, &out, &st, &err);
         if (rc < 0) {
             TN_DEBUG("creating lease failed", "lease", l->name, "err", err.msg);
@@ -169,8 +163,7 @@ static enum attempt try_acquire_or_renew(struct tn_leader *l)
     int64_t now = mono_ns();
     json_t *spec = json_object_get(lease, "spec");
     json_t *empty = NULL;
-    if (!json_is_object(spec))
-        spec = empty = json_object();
+    if (!json_is_object(spec)) spec = empty = json_object();
     observe(l, spec, now);
     const char *holder = tn_json_str(spec, "holderIdentity", "");
     int mine = strcmp(holder, l->identity) == 0;
@@ -220,16 +213,14 @@ static void *elector_main(void *arg)
         pthread_mutex_lock(&l->mu);
         int stop = l->stopping;
         pthread_mutex_unlock(&l->mu);
-        if (stop)
-            break;
+        if (stop) break;
 
         int64_t t_start = mono_ns();
         enum attempt r = try_acquire_or_renew(l);
 
         pthread_mutex_lock(&l->cb_mu);
         if (l->new_leader) {
-            if (l->cb.on_new_leader)
-                l->cb.on_new_leader(l->new_leader, l->cb.arg);
+            if (l->cb.on_new_leader) l->cb.on_new_leader(l->new_leader, l->cb.arg);
             free(l->new_leader);
             l->new_leader = NULL;
         }
@@ -250,10 +241,8 @@ static void *elector_main(void *arg)
         }
         int leading = l->leading;
         pthread_mutex_unlock(&l->mu);
-        if (started)
-            emit_started(l);
-        if (lost)
-            emit_stopped(l, "lease held by another candidate");
+        if (started) emit_started(l);
+        if (lost) emit_stopped(l, "lease held by another candidate");
         pthread_mutex_unlock(&l->cb_mu);
 
         /* The leader renews every retry period; candidates add jitter so they do not all
@@ -297,8 +286,8 @@ static void *watchdog_main(void *arg)
         }
         pthread_mutex_unlock(&l->mu);
         if (lost) {
-            TN_WARN("failed to renew lease within the renew deadline", "lease", l->name,
-                    "identity", l->identity);
+            TN_WARN("failed to renew lease within the renew deadline", "lease", l->name, "identity",
+                    l->identity);
             emit_stopped(l, "renew deadline exceeded");
         }
         pthread_mutex_unlock(&l->cb_mu);
@@ -322,8 +311,7 @@ static void release(struct tn_leader *l)
         return;
     }
     json_t *spec = json_object_get(lease, "spec");
-    if (strcmp(tn_json_str(spec, "holderIdentity", ""), l->identity) != 0)
-        goto out;
+    if (strcmp(tn_json_str(spec, "holderIdentity", ""), l->identity) != 0) goto out;
     char now_s[40];
     tn_time_now_rfc3339_micro(now_s, sizeof(now_s));
     obj = json_deep_copy(lease);
@@ -366,10 +354,8 @@ static void join_threads(struct tn_leader *l)
     l->stopping = 1;
     pthread_cond_broadcast(&l->cond);
     pthread_mutex_unlock(&l->mu);
-    if (l->elector_on)
-        pthread_join(l->elector, NULL);
-    if (l->watchdog_on)
-        pthread_join(l->watchdog, NULL);
+    if (l->elector_on) pthread_join(l->elector, NULL);
+    if (l->watchdog_on) pthread_join(l->watchdog, NULL);
     l->elector_on = l->watchdog_on = 0;
 }
 
@@ -430,8 +416,7 @@ struct tn_leader *tn_leader_start(const struct tn_leader_opts *o, struct tn_err 
         tn_rand_uuid(uuid);
         size_t n = strlen(host) + 1 + sizeof(uuid);
         l->identity = malloc(n);
-        if (l->identity)
-            snprintf(l->identity, n, "%s_%s", host, uuid);
+        if (l->identity) snprintf(l->identity, n, "%s_%s", host, uuid);
     }
     l->ns = strdup(o->lease_namespace);
     l->name = strdup(o->lease_name);
@@ -450,8 +435,7 @@ struct tn_leader *tn_leader_start(const struct tn_leader_opts *o, struct tn_err 
                                  lbl);
     set_status_metric(l, 0);
 
-    if (pthread_create(&l->watchdog, NULL, watchdog_main, l) == 0)
-        l->watchdog_on = 1;
+    if (pthread_create(&l->watchdog, NULL, watchdog_main, l) == 0) l->watchdog_on = 1;
     if (l->watchdog_on && pthread_create(&l->elector, NULL, elector_main, l) == 0)
         l->elector_on = 1;
     if (!l->elector_on) {
@@ -460,15 +444,14 @@ struct tn_leader *tn_leader_start(const struct tn_leader_opts *o, struct tn_err 
         leader_free(l);
         return NULL;
     }
-    TN_INFO("attempting to acquire leader lease", "lease", l->name, "namespace", l->ns,
-            "identity", l->identity);
+    TN_INFO("attempting to acquire leader lease", "lease", l->name, "namespace", l->ns, "identity",
+            l->identity);
     return l;
 }
 
 void tn_leader_stop(struct tn_leader *l)
 {
-    if (!l)
-        return;
+    if (!l) return;
     join_threads(l);
     pthread_mutex_lock(&l->cb_mu);
     pthread_mutex_lock(&l->mu);
@@ -476,12 +459,10 @@ void tn_leader_stop(struct tn_leader *l)
     l->leading = 0;
     int holds = l->holder && strcmp(l->holder, l->identity) == 0;
     pthread_mutex_unlock(&l->mu);
-    if (was)
-        emit_stopped(l, "elector stopped");
+    if (was) emit_stopped(l, "elector stopped");
     pthread_mutex_unlock(&l->cb_mu);
     /* After the work has stopped, so the next leader never overlaps with us. */
-    if (l->release_on_cancel && holds)
-        release(l);
+    if (l->release_on_cancel && holds) release(l);
     leader_free(l);
 }
 

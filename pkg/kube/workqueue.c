@@ -43,8 +43,7 @@ static int64_t mono_ns(void)
 
 int64_t tn_wq_clock_now(const struct tn_wq_clock *c)
 {
-    if (c && c->fake)
-        return atomic_load(&((struct tn_wq_clock *)c)->fake_ns);
+    if (c && c->fake) return atomic_load(&((struct tn_wq_clock *)c)->fake_ns);
     return mono_ns();
 }
 
@@ -99,8 +98,7 @@ static struct sent *smap_find(const struct smap *m, const char *key)
 {
     uint64_t h = fnv1a(key);
     for (struct sent *e = m->b[h & (m->nb - 1)]; e; e = e->next)
-        if (e->hash == h && strcmp(e->key, key) == 0)
-            return e;
+        if (e->hash == h && strcmp(e->key, key) == 0) return e;
     return NULL;
 }
 
@@ -108,8 +106,7 @@ static void smap_grow(struct smap *m)
 {
     size_t nb = m->nb * 2;
     struct sent **b = calloc(nb, sizeof(*b));
-    if (!b)
-        return; /* stay at the current size: slower, still correct */
+    if (!b) return; /* stay at the current size: slower, still correct */
     for (size_t i = 0; i < m->nb; i++) {
         struct sent *e = m->b[i];
         while (e) {
@@ -134,13 +131,11 @@ static struct sent *smap_put(struct smap *m, const char *key, int64_t val)
     }
     size_t len = strlen(key);
     e = malloc(sizeof(*e) + len + 1);
-    if (!e)
-        return NULL;
+    if (!e) return NULL;
     memcpy(e->key, key, len + 1);
     e->hash = fnv1a(key);
     e->val = val;
-    if (m->n >= m->nb)
-        smap_grow(m);
+    if (m->n >= m->nb) smap_grow(m);
     struct sent **slot = &m->b[e->hash & (m->nb - 1)];
     e->next = *slot;
     *slot = e;
@@ -156,8 +151,7 @@ static int smap_del(struct smap *m, const char *key, int64_t *val)
         struct sent *e = *p;
         if (e->hash == h && strcmp(e->key, key) == 0) {
             *p = e->next;
-            if (val)
-                *val = e->val;
+            if (val) *val = e->val;
             free(e);
             m->n--;
             return 1;
@@ -178,8 +172,8 @@ enum { M_DEPTH, M_ADDS, M_QDUR, M_WDUR, M_RETRIES, M_UNFINISHED, M_LONGEST, M_CO
 
 struct tn_wq {
     pthread_mutex_t mu;
-    pthread_cond_t cond;   /* queue became non-empty, or shutdown */
-    pthread_cond_t idle;   /* processing became empty (drain) */
+    pthread_cond_t cond; /* queue became non-empty, or shutdown */
+    pthread_cond_t idle; /* processing became empty (drain) */
     struct tn_wq_clock *clock;
 
     /* ready FIFO: ring of owned strings */
@@ -215,20 +209,17 @@ struct tn_wq {
 
 static void metric_inc(struct tn_wq *q, int which, double v)
 {
-    if (q->m[which])
-        tn_metric_add(q->m[which], q->labels, v);
+    if (q->m[which]) tn_metric_add(q->m[which], q->labels, v);
 }
 
 static void metric_set(struct tn_wq *q, int which, double v)
 {
-    if (q->m[which])
-        tn_metric_set(q->m[which], q->labels, v);
+    if (q->m[which]) tn_metric_set(q->m[which], q->labels, v);
 }
 
 static void metric_observe(struct tn_wq *q, int which, double v)
 {
-    if (q->m[which])
-        tn_metric_observe(q->m[which], q->labels, v);
+    if (q->m[which]) tn_metric_observe(q->m[which], q->labels, v);
 }
 
 static int ring_push(struct tn_wq *q, char *key)
@@ -236,8 +227,7 @@ static int ring_push(struct tn_wq *q, char *key)
     if (q->n == q->cap) {
         size_t cap = q->cap ? q->cap * 2 : 16;
         char **r = malloc(cap * sizeof(*r));
-        if (!r)
-            return TN_ENOMEM;
+        if (!r) return TN_ENOMEM;
         for (size_t i = 0; i < q->n; i++)
             r[i] = q->ring[(q->head + i) % q->cap];
         free(q->ring);
@@ -263,15 +253,11 @@ static char *ring_pop(struct tn_wq *q)
 /* client-go Add under the lock. */
 static int add_locked(struct tn_wq *q, const char *key, int64_t now)
 {
-    if (q->shutting_down)
-        return 0;
-    if (smap_find(&q->dirty, key))
-        return 0;
+    if (q->shutting_down) return 0;
+    if (smap_find(&q->dirty, key)) return 0;
     metric_inc(q, M_ADDS, 1);
-    if (!smap_put(&q->dirty, key, now))
-        return TN_ENOMEM;
-    if (smap_find(&q->processing, key))
-        return 0; /* re-queued by done */
+    if (!smap_put(&q->dirty, key, now)) return TN_ENOMEM;
+    if (smap_find(&q->processing, key)) return 0; /* re-queued by done */
     char *dup = strdup(key);
     if (!dup || ring_push(q, dup) < 0) {
         free(dup);
@@ -293,8 +279,7 @@ static void heap_set(struct tn_wq *q, size_t i, struct delayed d)
 {
     q->heap[i] = d;
     struct sent *e = smap_find(&q->waiting, d.key);
-    if (e)
-        e->val = (int64_t)i;
+    if (e) e->val = (int64_t)i;
 }
 
 static void heap_up(struct tn_wq *q, size_t i)
@@ -302,8 +287,7 @@ static void heap_up(struct tn_wq *q, size_t i)
     struct delayed d = q->heap[i];
     while (i > 0) {
         size_t p = (i - 1) / 2;
-        if (!heap_less(&d, &q->heap[p]))
-            break;
+        if (!heap_less(&d, &q->heap[p])) break;
         heap_set(q, i, q->heap[p]);
         i = p;
     }
@@ -320,10 +304,8 @@ static void heap_down(struct tn_wq *q, size_t i)
             m = l;
             best = &q->heap[l];
         }
-        if (r < q->hn && heap_less(&q->heap[r], best))
-            m = r;
-        if (m == i)
-            break;
+        if (r < q->hn && heap_less(&q->heap[r], best)) m = r;
+        if (m == i) break;
         heap_set(q, i, q->heap[m]);
         i = m;
     }
@@ -344,8 +326,7 @@ static int delay_locked(struct tn_wq *q, const char *key, int64_t ready)
     if (q->hn == q->hcap) {
         size_t cap = q->hcap ? q->hcap * 2 : 16;
         struct delayed *h = realloc(q->heap, cap * sizeof(*h));
-        if (!h)
-            return TN_ENOMEM;
+        if (!h) return TN_ENOMEM;
         q->heap = h;
         q->hcap = cap;
     }
@@ -386,8 +367,7 @@ static void update_processing_metrics(struct tn_wq *q, int64_t now)
         for (struct sent *e = q->processing.b[i]; e; e = e->next) {
             double s = (double)(now - e->val) / 1e9;
             total += s;
-            if (s > longest)
-                longest = s;
+            if (s > longest) longest = s;
         }
     metric_set(q, M_UNFINISHED, total);
     metric_set(q, M_LONGEST, longest);
@@ -423,8 +403,7 @@ static void register_metrics(struct tn_wq *q, struct tn_metrics *r)
                                       "Total number of adds handled by workqueue", lbl);
     q->m[M_QDUR] = tn_metrics_histogram(
         r, "workqueue_queue_duration_seconds",
-        "How long in seconds an item stays in workqueue before being requested", lbl, buckets,
-        nb);
+        "How long in seconds an item stays in workqueue before being requested", lbl, buckets, nb);
     q->m[M_WDUR] = tn_metrics_histogram(r, "workqueue_work_duration_seconds",
                                         "How long in seconds processing an item from workqueue "
                                         "takes.",
@@ -454,11 +433,9 @@ static void register_metrics(struct tn_wq *q, struct tn_metrics *r)
 struct tn_wq *tn_wq_new(const struct tn_wq_opts *opts)
 {
     struct tn_wq_opts o = {0};
-    if (opts)
-        o = *opts;
+    if (opts) o = *opts;
     struct tn_wq *q = calloc(1, sizeof(*q));
-    if (!q)
-        return NULL;
+    if (!q) return NULL;
     pthread_mutex_init(&q->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -474,14 +451,13 @@ struct tn_wq *tn_wq_new(const struct tn_wq_opts *opts)
     q->burst = o.burst > 0 ? o.burst : 100;
     q->tokens = q->burst;
     q->bucket_last_ns = tn_wq_clock_now(q->clock);
-    if (smap_init(&q->dirty) < 0 || smap_init(&q->processing) < 0 ||
-        smap_init(&q->waiting) < 0 || smap_init(&q->failures) < 0)
+    if (smap_init(&q->dirty) < 0 || smap_init(&q->processing) < 0 || smap_init(&q->waiting) < 0 ||
+        smap_init(&q->failures) < 0)
         goto fail;
     if (o.metrics && o.name && *o.name) {
         q->lname = strdup(o.name);
         q->lcontroller = strdup(o.controller && *o.controller ? o.controller : o.name);
-        if (!q->lname || !q->lcontroller)
-            goto fail;
+        if (!q->lname || !q->lcontroller) goto fail;
         q->labels[0] = q->lcontroller;
         q->labels[1] = q->lname;
         register_metrics(q, o.metrics);
@@ -499,8 +475,7 @@ fail:
 
 void tn_wq_free(struct tn_wq *q)
 {
-    if (!q)
-        return;
+    if (!q) return;
     if (q->mthread_on) {
         pthread_mutex_lock(&q->mu);
         q->mthread_on = 0;
@@ -514,14 +489,10 @@ void tn_wq_free(struct tn_wq *q)
     for (size_t i = 0; i < q->hn; i++)
         free(q->heap[i].key);
     free(q->heap);
-    if (q->dirty.b)
-        smap_free(&q->dirty);
-    if (q->processing.b)
-        smap_free(&q->processing);
-    if (q->waiting.b)
-        smap_free(&q->waiting);
-    if (q->failures.b)
-        smap_free(&q->failures);
+    if (q->dirty.b) smap_free(&q->dirty);
+    if (q->processing.b) smap_free(&q->processing);
+    if (q->waiting.b) smap_free(&q->waiting);
+    if (q->failures.b) smap_free(&q->failures);
     free(q->lname);
     free(q->lcontroller);
     pthread_cond_destroy(&q->cond);
@@ -561,15 +532,12 @@ int64_t tn_wq_when(struct tn_wq *q, const char *key)
     /* per-key exponential: base * 2^failures, capped */
     struct sent *e = smap_find(&q->failures, key);
     int64_t exp = e ? e->val : 0;
-    if (!e)
-        e = smap_put(&q->failures, key, 0);
-    if (e)
-        e->val = exp + 1;
+    if (!e) e = smap_put(&q->failures, key, 0);
+    if (e) e->val = exp + 1;
     int64_t item = q->max_ns;
     if (exp < 62) {
         double d = (double)q->base_ns * (double)(1ULL << exp);
-        if (d < (double)q->max_ns)
-            item = (int64_t)d;
+        if (d < (double)q->max_ns) item = (int64_t)d;
     }
     /* overall token bucket (golang.org/x/time/rate Reserve: a token is always taken; the delay
      * is how long until the bucket has paid it back) */
@@ -578,13 +546,11 @@ int64_t tn_wq_when(struct tn_wq *q, const char *key)
         int64_t now = tn_wq_clock_now(q->clock);
         if (now > q->bucket_last_ns) {
             q->tokens += (double)(now - q->bucket_last_ns) / 1e9 * q->qps;
-            if (q->tokens > q->burst)
-                q->tokens = q->burst;
+            if (q->tokens > q->burst) q->tokens = q->burst;
             q->bucket_last_ns = now;
         }
         q->tokens -= 1;
-        if (q->tokens < 0)
-            bucket = (int64_t)(-q->tokens / q->qps * 1e9);
+        if (q->tokens < 0) bucket = (int64_t)(-q->tokens / q->qps * 1e9);
     }
     pthread_mutex_unlock(&q->mu);
     return item > bucket ? item : bucket;
@@ -623,33 +589,25 @@ const char *tn_wq_get_timeout(struct tn_wq *q, int64_t timeout_ms, int *shutdown
 {
     const char *key = NULL;
     int64_t give_up = timeout_ms >= 0 ? mono_ns() + timeout_ms * NS_PER_MS : INT64_MAX;
-    if (shutdown)
-        *shutdown = 0;
+    if (shutdown) *shutdown = 0;
     pthread_mutex_lock(&q->mu);
     for (;;) {
         int64_t now = tn_wq_clock_now(q->clock);
-        if (!q->shutting_down)
-            promote_locked(q, now);
-        if (q->n > 0)
-            break;
+        if (!q->shutting_down) promote_locked(q, now);
+        if (q->n > 0) break;
         if (q->shutting_down) {
-            if (shutdown)
-                *shutdown = 1;
+            if (shutdown) *shutdown = 1;
             goto out;
         }
         int64_t real = mono_ns();
-        if (real >= give_up)
-            goto out;
+        if (real >= give_up) goto out;
         int64_t wait = HEARTBEAT_NS;
         if (q->hn > 0) {
             int64_t until = q->heap[0].ready_ns - now;
-            if (q->clock && q->clock->fake)
-                until = FAKE_POLL_NS;
-            if (until < wait)
-                wait = until;
+            if (q->clock && q->clock->fake) until = FAKE_POLL_NS;
+            if (until < wait) wait = until;
         }
-        if (give_up - real < wait)
-            wait = give_up - real;
+        if (give_up - real < wait) wait = give_up - real;
         struct timespec ts;
         deadline_after(&ts, wait);
         pthread_cond_timedwait(&q->cond, &q->mu, &ts);
@@ -665,8 +623,7 @@ const char *tn_wq_get_timeout(struct tn_wq *q, int64_t timeout_ms, int *shutdown
     } else {
         /* Out of memory: hand the key back to the queue rather than lose it. */
         smap_put(&q->dirty, k, added);
-        if (ring_push(q, k) == 0)
-            k = NULL;
+        if (ring_push(q, k) == 0) k = NULL;
     }
     free(k);
 out:
@@ -697,8 +654,7 @@ void tn_wq_done(struct tn_wq *q, const char *key)
             }
         }
         smap_del(&q->processing, e->key, NULL);
-        if (q->processing.n == 0)
-            pthread_cond_broadcast(&q->idle);
+        if (q->processing.n == 0) pthread_cond_broadcast(&q->idle);
     }
     pthread_mutex_unlock(&q->mu);
 }
@@ -706,8 +662,7 @@ void tn_wq_done(struct tn_wq *q, const char *key)
 size_t tn_wq_len(struct tn_wq *q)
 {
     pthread_mutex_lock(&q->mu);
-    if (!q->shutting_down)
-        promote_locked(q, tn_wq_clock_now(q->clock));
+    if (!q->shutting_down) promote_locked(q, tn_wq_clock_now(q->clock));
     size_t n = q->n;
     pthread_mutex_unlock(&q->mu);
     return n;
@@ -725,8 +680,7 @@ int tn_wq_shutdown_with_drain(struct tn_wq *q, int64_t timeout_ms)
 {
     int rc = 0;
     struct timespec ts;
-    if (timeout_ms >= 0)
-        deadline_after(&ts, timeout_ms * NS_PER_MS);
+    if (timeout_ms >= 0) deadline_after(&ts, timeout_ms * NS_PER_MS);
     pthread_mutex_lock(&q->mu);
     q->shutting_down = 1;
     pthread_cond_broadcast(&q->cond);

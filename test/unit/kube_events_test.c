@@ -60,9 +60,9 @@ static struct tn_event_recorder *recorder(struct tn_metrics *m)
 
 static json_t *make_configmap(const char *name)
 {
-    json_t *cm = json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:s}}", "apiVersion", "v1", "kind",
-                           "ConfigMap", "metadata", "name", name, "namespace", "default", "data",
-                           "k", "v");
+    json_t *cm =
+        json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:s}}", "apiVersion", "v1", "kind", "ConfigMap",
+                  "metadata", "name", name, "namespace", "default", "data", "k", "v");
     json_t *out = NULL;
     struct tn_err err = {0};
     int rc = tn_kube_create(cl, &CONFIGMAPS, "default", cm, &out, NULL, &err);
@@ -107,8 +107,8 @@ START_TEST(test_event_fields)
 {
     json_t *cm = make_configmap("cm1");
     struct tn_event_recorder *r = recorder(NULL);
-    tn_event_record(r, cm, TN_EVENT_NORMAL, "Created", "created config map %s with %d key",
-                    "cm1", 1);
+    tn_event_record(r, cm, TN_EVENT_NORMAL, "Created", "created config map %s with %d key", "cm1",
+                    1);
     flush(r);
     json_t *items = events_for("default", "cm1");
     ck_assert_uint_eq(json_array_size(items), 1);
@@ -247,8 +247,8 @@ END_TEST
 START_TEST(test_deleted_event_is_recreated)
 {
     struct tn_event_recorder *r = recorder(NULL);
-    struct tn_event_ref a = {.api_version = "v1", .kind = "Pod", .namespace_ = "default",
-                             .name = "p1"};
+    struct tn_event_ref a = {
+        .api_version = "v1", .kind = "Pod", .namespace_ = "default", .name = "p1"};
     tn_event_record_ref(r, &a, TN_EVENT_NORMAL, "Pulled", "image pulled");
     flush(r);
     json_t *items = events_for("default", "p1");
@@ -291,8 +291,8 @@ START_TEST(test_full_queue_drops_without_blocking)
     struct tn_err err = {0};
     struct tn_event_recorder *r = tn_event_recorder_new(&o, &err);
     ck_assert_ptr_nonnull(r);
-    struct tn_event_ref ref = {.api_version = "v1", .kind = "Pod", .namespace_ = "default",
-                               .name = "p"};
+    struct tn_event_ref ref = {
+        .api_version = "v1", .kind = "Pod", .namespace_ = "default", .name = "p"};
     int64_t t0 = tn_mono_ms();
     for (int i = 0; i < 200; i++)
         tn_event_record_ref(r, &ref, TN_EVENT_NORMAL, "Tick", "tick %d", i);

@@ -385,6 +385,7 @@ static void *fwd_main(void *arg)
             p[2 + 2 * i] = (struct pollfd){.fd = b[i], .events = ev};
         }
         if (poll(p, (nfds_t)(1 + 2 * np), 50) < 0) continue;
+        mode = atomic_load(&f->mode); /* a cut ordered during poll applies now */
         if (p[0].revents & POLLIN) {
             int cfd = accept(f->lfd, NULL, NULL);
             if (cfd >= 0) {
@@ -509,12 +510,19 @@ START_TEST(test_expired_relist)
     atomic_store(&f.mode, FWD_PASS);
 
     /* adds: 20 + the 10 survivors of t-30..39; deletes: t-10..19 only */
-    WAIT_FOR(rget(r, &r->adds) == 30 && rget(r, &r->updates) == 10 && rget(r, &r->deletes) == 10,
-             25000);
-    ck_assert_msg(rget(r, &r->violations) == 0, "first violation: %s", r->first_violation);
-    assert_cache_matches(inf, wc);
+    int64_t dl = tn_mono_ms() + 25000;
+    while (!(rget(r, &r->adds) == 30 && rget(r, &r->updates) == 10 && rget(r, &r->deletes) == 10)
+           && tn_mono_ms() < dl)
+        tsleep_ms(20);
     struct tn_informer_stats st;
     tn_informer_stats(inf, &st);
+    ck_assert_msg(rget(r, &r->adds) == 30 && rget(r, &r->updates) == 10 &&
+                      rget(r, &r->deletes) == 10,
+                  "adds %d updates %d deletes %d; lists %d watches %d failures %d expired %d",
+                  r->adds, r->updates, r->deletes, (int)st.lists, (int)st.watches,
+                  (int)st.failures, (int)st.expired);
+    ck_assert_msg(rget(r, &r->violations) == 0, "first violation: %s", r->first_violation);
+    assert_cache_matches(inf, wc);
     ck_assert_int_ge(st.expired, 1);
     ck_assert_int_ge(st.lists, 2);
 
@@ -559,6 +567,7 @@ START_TEST(test_cut_stream)
     ck_assert_int_eq(st.failures, 0);
 
     atomic_store(&f.mode, FWD_CUT);
+    tsleep_ms(100); /* the forwarder's loop has seen it */
     must_create(wc, "default", cm_new("t-1", "1"));
     int64_t t0 = tn_mono_ms();
     for (;;) {
@@ -784,7 +793,8 @@ static Suite *suite(void)
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_ALL);
-    tn_log_setup("kube_informer_test", TN_LOG_WARN, 0, 2);
+    tn_log_setup("kube_informer_test", getenv("TN_TEST_DEBUG") ? TN_LOG_DEBUG : TN_LOG_WARN, 0,
+                 2);
     SRunner *sr = srunner_create(suite());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

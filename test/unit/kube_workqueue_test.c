@@ -119,8 +119,7 @@ static void *excl_worker(void *arg)
     while ((k = tn_wq_get(x->q)) != NULL) {
         int i = atoi(k + 4);
         atomic_store(&x->seen[i], atomic_load(&x->added[i]));
-        if (atomic_fetch_add(&x->inflight[i], 1) != 0)
-            atomic_fetch_add(&x->violations, 1);
+        if (atomic_fetch_add(&x->inflight[i], 1) != 0) atomic_fetch_add(&x->violations, 1);
         int p = atomic_fetch_add(&x->parallel, 1) + 1;
         int m = atomic_load(&x->max_parallel);
         while (p > m && !atomic_compare_exchange_weak(&x->max_parallel, &m, p))
@@ -148,8 +147,7 @@ START_TEST(test_exclusivity)
         snprintf(key, sizeof(key), "key/%d", i);
         atomic_fetch_add(&x.added[i], 1);
         ck_assert_int_eq(tn_wq_add(x.q, key), 0);
-        if (n % 64 == 0)
-            usleep(10);
+        if (n % 64 == 0) usleep(10);
     }
     /* Every key's last add must be processed after it was made (nothing lost). */
     int64_t until = real_ms() + 10000;
@@ -157,10 +155,8 @@ START_TEST(test_exclusivity)
     while (!caught_up && real_ms() < until) {
         caught_up = 1;
         for (int i = 0; i < NKEYS; i++)
-            if (atomic_load(&x.seen[i]) != atomic_load(&x.added[i]))
-                caught_up = 0;
-        if (!caught_up)
-            usleep(1000);
+            if (atomic_load(&x.seen[i]) != atomic_load(&x.added[i])) caught_up = 0;
+        if (!caught_up) usleep(1000);
     }
     ck_assert_msg(caught_up, "some key's last add was never processed");
     ck_assert_int_eq(tn_wq_shutdown_with_drain(x.q, 5000), 0);
@@ -237,8 +233,7 @@ static void *blocked_get(void *arg)
     struct tn_wq *q = arg;
     const char *k = tn_wq_get(q);
     char *copy = k ? strdup(k) : NULL;
-    if (k)
-        tn_wq_done(q, k);
+    if (k) tn_wq_done(q, k);
     return copy;
 }
 
@@ -410,8 +405,7 @@ static void *slow_worker(void *arg)
 {
     struct slow *s = arg;
     const char *k = tn_wq_get(s->q);
-    if (!k)
-        return NULL;
+    if (!k) return NULL;
     atomic_store(&s->got, 1);
     usleep(s->hold_ms * 1000);
     atomic_store(&s->done_called, 1);
