@@ -35,7 +35,7 @@ enum { KIND_REQ = 1, KIND_WATCH = 2 };
 /* One plain transfer, owned by the calling thread, lent to the client thread while queued. */
 struct kreq {
     int kind; /* KIND_REQ: first field, shared with struct tn_kube_watch for CURLINFO_PRIVATE */
-    struct kreq *next;        /* pending queue, then c->active */
+    struct kreq *next; /* pending queue, then c->active */
     CURL *easy;
     struct curl_slist *hdrs;
     struct tn_buf body;
@@ -58,14 +58,14 @@ struct tn_kube_watch {
     tn_kube_watch_fn fn;
     tn_kube_watch_end_fn end;
     void *arg;
-    struct tn_buf buf;  /* undecoded bytes: at most one partial line after each chunk */
+    struct tn_buf buf; /* undecoded bytes: at most one partial line after each chunk */
     size_t max_line;
     int idle_ms;
     int64_t last_byte_ms;
-    enum wstate state;      /* guarded by c->mu for PENDING->ACTIVE; client thread after */
-    atomic_int stop_req;    /* set by tn_kube_watch_stop */
-    int acked;              /* client thread has detached the handle (under c->mu) */
-    int detached;           /* stopped from a callback: the client thread frees it */
+    enum wstate state;   /* guarded by c->mu for PENDING->ACTIVE; client thread after */
+    atomic_int stop_req; /* set by tn_kube_watch_stop */
+    int acked;           /* client thread has detached the handle (under c->mu) */
+    int detached;        /* stopped from a callback: the client thread frees it */
     int end_set;
     int end_code;
     long http;
@@ -132,8 +132,8 @@ static int put_escaped(struct tn_buf *b, const char *s)
     return 0;
 }
 
-static int put_path(struct tn_buf *b, const struct tn_kube_gvr *r, const char *ns,
-                    const char *name, const char *sub)
+static int put_path(struct tn_buf *b, const struct tn_kube_gvr *r, const char *ns, const char *name,
+                    const char *sub)
 {
     int rc = 0;
     if (!r->group || !*r->group) {
@@ -223,8 +223,8 @@ static void decode_status(const char *body, size_t len, long http, struct tn_kub
         {
             const char *f = tn_json_str(cause, "field", "");
             const char *m = tn_json_str(cause, "message", "");
-            int n = snprintf(st->causes + off, sizeof st->causes - off, "%s%s%s%s",
-                             off ? "\n" : "", f, *f ? ": " : "", m);
+            int n = snprintf(st->causes + off, sizeof st->causes - off, "%s%s%s%s", off ? "\n" : "",
+                             f, *f ? ": " : "", m);
             if (n < 0 || (size_t)n >= sizeof st->causes - off) break;
             off += (size_t)n;
         }
@@ -424,8 +424,10 @@ static int submit_and_wait(struct tn_kube_client *c, struct kreq *r)
         return TN_EIO;
     }
     r->next = NULL;
-    if (c->pending_tail) c->pending_tail->next = r;
-    else c->pending_head = r;
+    if (c->pending_tail)
+        c->pending_tail->next = r;
+    else
+        c->pending_head = r;
     c->pending_tail = r;
     curl_multi_wakeup(c->multi);
     while (!r->done)
@@ -456,8 +458,10 @@ static void observe(struct tn_kube_client *c, const char *method, long http, int
 {
     if (!c->m_req && !c->m_dur) return;
     char code[24];
-    if (http > 0) snprintf(code, sizeof code, "%ld", http);
-    else snprintf(code, sizeof code, "<error>");
+    if (http > 0)
+        snprintf(code, sizeof code, "%ld", http);
+    else
+        snprintf(code, sizeof code, "<error>");
     const char *lv[] = {code, method, c->host};
     tn_metric_inc(c->m_req, lv);
     const char *dv[] = {method, c->host};
@@ -515,8 +519,7 @@ static int do_request(struct tn_kube_client *c, const char *method, const char *
 
         int64_t delay_ms = -1;
         if (r.cres != CURLE_OK) {
-            if (attempt < c->o.max_retries && retriable_transport(r.cres, rc))
-                delay_ms = 0;
+            if (attempt < c->o.max_retries && retriable_transport(r.cres, rc)) delay_ms = 0;
         } else if (r.http == 401 && !auth_retried) {
             auth_retried = 1;
             atomic_store(&c->token_force, 1);
@@ -526,11 +529,11 @@ static int do_request(struct tn_kube_client *c, const char *method, const char *
         } else if ((r.http == 429 || (r.http >= 500 && rc == RETRY_IDEMPOTENT)) &&
                    attempt < c->o.max_retries) {
             /* 429 means the request was refused before any processing: safe even for POST. */
-            delay_ms = r.retry_after_s > 0 ? (r.retry_after_s > KC_RETRY_AFTER_CAP_S
-                                                  ? KC_RETRY_AFTER_CAP_S
-                                                  : r.retry_after_s) *
-                                                 1000
-                                           : 0;
+            delay_ms = r.retry_after_s > 0
+                           ? (r.retry_after_s > KC_RETRY_AFTER_CAP_S ? KC_RETRY_AFTER_CAP_S
+                                                                     : r.retry_after_s) *
+                                 1000
+                           : 0;
         }
         if (delay_ms >= 0) {
             if (delay_ms == 0) {
@@ -542,9 +545,9 @@ static int do_request(struct tn_kube_client *c, const char *method, const char *
             snprintf(code, sizeof code, "%ld", r.cres == CURLE_OK ? r.http : 0L);
             snprintf(att, sizeof att, "%d", attempt + 1);
             snprintf(dl, sizeof dl, "%lld", (long long)delay_ms);
-            TN_DEBUG("kube client: retrying request", "method", method, "path", path_query,
-                     "code", code, "error", r.cres == CURLE_OK ? "" : curl_easy_strerror(r.cres),
-                     "attempt", att, "delay_ms", dl);
+            TN_DEBUG("kube client: retrying request", "method", method, "path", path_query, "code",
+                     code, "error", r.cres == CURLE_OK ? "" : curl_easy_strerror(r.cres), "attempt",
+                     att, "delay_ms", dl);
             tn_buf_free(&r.body);
             sleep_ms(delay_ms);
             continue;
@@ -571,10 +574,14 @@ static int do_request(struct tn_kube_client *c, const char *method, const char *
 /* "ns/name", "name", "ns" or "(all namespaces)" for messages. */
 static void obj_desc(char *out, size_t n, const char *ns, const char *name)
 {
-    if (ns && *ns && name && *name) snprintf(out, n, "%s/%s", ns, name);
-    else if (name && *name) snprintf(out, n, "%s", name);
-    else if (ns && *ns) snprintf(out, n, "%s", ns);
-    else snprintf(out, n, "(all namespaces)");
+    if (ns && *ns && name && *name)
+        snprintf(out, n, "%s/%s", ns, name);
+    else if (name && *name)
+        snprintf(out, n, "%s", name);
+    else if (ns && *ns)
+        snprintf(out, n, "%s", ns);
+    else
+        snprintf(out, n, "(all namespaces)");
 }
 
 /* Performs one API call and turns the answer into 0 + *out (parsed JSON, when out) or a
@@ -588,9 +595,9 @@ static int api_call(struct tn_kube_client *c, const char *verb, const struct tn_
     obj_desc(desc, sizeof desc, ns, name);
     if (out) *out = NULL;
     struct kresp resp;
-    int rc = do_request(c, method, pq, ctype, body, blen,
-                        strcmp(method, "POST") == 0 ? RETRY_CONNECT_ONLY : RETRY_IDEMPOTENT,
-                        &resp, err);
+    int rc =
+        do_request(c, method, pq, ctype, body, blen,
+                   strcmp(method, "POST") == 0 ? RETRY_CONNECT_ONLY : RETRY_IDEMPOTENT, &resp, err);
     if (rc) {
         if (st) {
             memset(st, 0, sizeof *st);
@@ -638,8 +645,8 @@ int tn_kube_get(struct tn_kube_client *c, const struct tn_kube_gvr *r, const cha
 
 /* One list request (a page when opts->limit > 0). */
 static int list_page(struct tn_kube_client *c, const struct tn_kube_gvr *r, const char *ns,
-                     const struct tn_kube_list_opts *o, long limit, const char *cont,
-                     json_t **out, struct tn_kube_status *st, struct tn_err *err)
+                     const struct tn_kube_list_opts *o, long limit, const char *cont, json_t **out,
+                     struct tn_kube_status *st, struct tn_err *err)
 {
     struct tn_buf b;
     tn_buf_init(&b, 1 << 20);
@@ -742,8 +749,8 @@ int tn_kube_create(struct tn_kube_client *c, const struct tn_kube_gvr *r, const 
     } else {
         const char *name = tn_json_str(obj, "metadata.name", NULL);
         if (!name) name = tn_json_str(obj, "metadata.generateName", "");
-        rc = api_call(c, "create", r, ns, name, "POST", p, "application/json", body,
-                      strlen(body), out, st, err);
+        rc = api_call(c, "create", r, ns, name, "POST", p, "application/json", body, strlen(body),
+                      out, st, err);
     }
     free(p);
     free(body);
@@ -763,8 +770,8 @@ int tn_kube_update(struct tn_kube_client *c, const struct tn_kube_gvr *r, const 
     if (!p || !body)
         rc = tn_err_set(err, TN_ENOMEM, "out of memory");
     else
-        rc = api_call(c, "update", r, ns, name, "PUT", p, "application/json", body,
-                      strlen(body), out, st, err);
+        rc = api_call(c, "update", r, ns, name, "PUT", p, "application/json", body, strlen(body),
+                      out, st, err);
     free(p);
     free(body);
     return rc;
@@ -789,8 +796,9 @@ int tn_kube_patch(struct tn_kube_client *c, const struct tn_kube_gvr *r, const c
     case TN_KUBE_PATCH_APPLY:
         ct = "application/apply-patch+yaml";
         if (!field_manager || !*field_manager)
-            return tn_err_set(err, TN_EINVAL, "patch %s %s: server-side apply needs a field manager",
-                              r->resource, name ? name : "");
+            return tn_err_set(err, TN_EINVAL,
+                              "patch %s %s: server-side apply needs a field manager", r->resource,
+                              name ? name : "");
         break;
     default:
         return tn_err_set(err, TN_EINVAL, "patch %s: unknown patch type %d", r->resource,
@@ -837,15 +845,17 @@ int tn_kube_raw(struct tn_kube_client *c, const char *method, const char *path_a
     struct kresp resp;
     if (out_body) *out_body = NULL;
     if (out_len) *out_len = 0;
-    int rc = do_request(c, method, path_and_query, content_type, body, body_len,
-                        strcmp(method, "POST") == 0 ? RETRY_CONNECT_ONLY : RETRY_IDEMPOTENT,
-                        &resp, err);
+    int rc =
+        do_request(c, method, path_and_query, content_type, body, body_len,
+                   strcmp(method, "POST") == 0 ? RETRY_CONNECT_ONLY : RETRY_IDEMPOTENT, &resp, err);
     if (rc) {
         tn_err_prefix(err, "%s %s", method, path_and_query);
         return rc;
     }
-    if (out_body) *out_body = resp.body;
-    else free(resp.body);
+    if (out_body)
+        *out_body = resp.body;
+    else
+        free(resp.body);
     if (out_len) *out_len = resp.len;
     return (int)resp.http;
 }
@@ -875,7 +885,8 @@ static void watch_fail(struct tn_kube_watch *w, int code)
 /* Decodes one complete line; returns 0 to go on, -1 to end the stream (w->end_code set). */
 static int watch_line(struct tn_kube_watch *w, const char *line, size_t len)
 {
-    while (len && (line[len - 1] == '\r' || line[len - 1] == ' ')) len--;
+    while (len && (line[len - 1] == '\r' || line[len - 1] == ' '))
+        len--;
     if (!len) return 0;
     if (len > w->max_line) {
         TN_WARN("kube watch: event larger than the cap", "watch", w->desc);
@@ -902,7 +913,8 @@ static int watch_line(struct tn_kube_watch *w, const char *line, size_t len)
     int ret = 0;
     if (t == TN_KUBE_ERROR) {
         long long code = tn_json_int(obj, "code", 0);
-        watch_fail(w, code == 410 ? 410 : code_for_http((long)code, tn_json_str(obj, "reason", "")));
+        watch_fail(w,
+                   code == 410 ? 410 : code_for_http((long)code, tn_json_str(obj, "reason", "")));
         ret = -1;
     }
     json_decref(ev);
@@ -989,8 +1001,8 @@ static void watch_finish(struct tn_kube_client *c, struct tn_kube_watch *w, CURL
 
 struct tn_kube_watch *tn_kube_watch_start(struct tn_kube_client *c, const struct tn_kube_gvr *r,
                                           const char *ns, const struct tn_kube_watch_opts *opts,
-                                          tn_kube_watch_fn fn, tn_kube_watch_end_fn end,
-                                          void *arg, struct tn_err *err)
+                                          tn_kube_watch_fn fn, tn_kube_watch_end_fn end, void *arg,
+                                          struct tn_err *err)
 {
     struct tn_kube_watch_opts o;
     memset(&o, 0, sizeof o);
@@ -1195,8 +1207,10 @@ static void *client_main(void *arg)
         for (struct tn_kube_watch *w = c->watches; w; w = w->next) {
             if (w->state != W_ACTIVE || w->idle_ms <= 0 || atomic_load(&w->stop_req)) continue;
             int64_t left = w->last_byte_ms + w->idle_ms - now;
-            if (left <= 0 && na < 64) active[na++] = w;
-            else if (left < wait) wait = left;
+            if (left <= 0 && na < 64)
+                active[na++] = w;
+            else if (left < wait)
+                wait = left;
         }
         pthread_mutex_unlock(&c->mu);
         for (int i = 0; i < na; i++) {
@@ -1267,7 +1281,8 @@ struct tn_kube_client *tn_kube_client_new(struct tn_kube_config *cfg,
     c->rl_last_ns = tn_mono_ns();
     /* strip trailing slashes so paths can be appended */
     size_t sl = strlen(cfg->server);
-    while (sl > 1 && cfg->server[sl - 1] == '/') cfg->server[--sl] = '\0';
+    while (sl > 1 && cfg->server[sl - 1] == '/')
+        cfg->server[--sl] = '\0';
     const char *h = strstr(cfg->server, "://");
     h = h ? h + 3 : cfg->server;
     snprintf(c->host, sizeof c->host, "%.*s", (int)strcspn(h, "/"), h);
@@ -1277,8 +1292,7 @@ struct tn_kube_client *tn_kube_client_new(struct tn_kube_config *cfg,
     if (opts && opts->metrics) {
         static const char *const req_labels[] = {"code", "method", "host", NULL};
         static const char *const dur_labels[] = {"verb", "host", NULL};
-        static const double buckets[] = {0.005, 0.025, 0.1, 0.25, 0.5, 1,
-                                         2,     4,     8,   15,   30,  60};
+        static const double buckets[] = {0.005, 0.025, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60};
         c->m_req = tn_metrics_counter(opts->metrics, "rest_client_requests_total",
                                       "Number of HTTP requests, partitioned by status code, "
                                       "method, and host.",

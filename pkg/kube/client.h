@@ -132,7 +132,9 @@ struct tn_kube_watch *tn_kube_watch_start(struct tn_kube_client *c, const struct
                                           const char *ns, const struct tn_kube_watch_opts *opts,
                                           tn_kube_watch_fn fn, tn_kube_watch_end_fn end,
                                           void *arg, struct tn_err *err);
-/* Stops the stream; after it returns no callback runs. Thread-safe; not from a callback. */
+/* Stops the stream; after it returns no callback runs. Thread-safe; not from a callback.
+ * Also frees w: call it exactly once for every started watch, after its end callback too
+ * (tn_kube_client_free frees the watches still left). Idle timer: idle_timeout_ms < 0 disables. */
 void tn_kube_watch_stop(struct tn_kube_watch *w);
 
 #endif

@@ -138,8 +138,8 @@ static void hmap_free(struct hmap *m)
     memset(m, 0, sizeof *m);
 }
 
-#define HMAP_FOREACH(m, e)                                                                     \
-    for (size_t hi_ = 0; hi_ < (m)->nb; hi_++)                                                 \
+#define HMAP_FOREACH(m, e)                                                                         \
+    for (size_t hi_ = 0; hi_ < (m)->nb; hi_++)                                                     \
         for (struct hent *e = (m)->b[hi_]; e; e = e->next)
 
 /* ---- cache entries and indexes ---------------------------------------------------------- */
@@ -180,7 +180,8 @@ struct bucket {
 };
 
 struct centry {
-    json_t *obj;
+    json_t *obj;                  /* parsed object, or NULL with store_text */
+    char *text;                   /* compact JSON with store_text */
     char **vals[INF_MAX_INDEXES]; /* NULL-terminated values per index (NULL when none) */
     char key[];                   /* "ns/name" or "name" */
 };
@@ -224,8 +225,10 @@ static void key_of(const json_t *obj, char *out, size_t n)
 {
     const char *ns = tn_json_str(obj, "metadata.namespace", "");
     const char *name = tn_json_str(obj, "metadata.name", "");
-    if (*ns) snprintf(out, n, "%s/%s", ns, name);
-    else snprintf(out, n, "%s", name);
+    if (*ns)
+        snprintf(out, n, "%s/%s", ns, name);
+    else
+        snprintf(out, n, "%s", name);
 }
 
 static void idx_namespace(const json_t *obj, struct tn_informer_index_values *v, void *arg)
@@ -334,7 +337,36 @@ static struct centry *entry_new(struct tn_informer *inf, json_t *obj)
     memcpy(e->key, key, kl + 1);
     e->obj = json_incref(obj);
     compute_vals(inf, e);
+    if (inf->o.store_text) {
+        e->text = json_dumps(obj, JSON_COMPACT);
+        json_decref(e->obj);
+        e->obj = NULL;
+        if (!e->text) {
+            for (int i = 0; i < inf->nidx; i++)
+                free_vals(e->vals[i]);
+            free(e);
+            return NULL;
+        }
+    }
     return e;
+}
+
+/* New reference to the entry's object (parsed from its text with store_text). */
+static json_t *entry_obj(const struct centry *e)
+{
+    if (e->obj) return json_incref(e->obj);
+    json_t *o = json_loads(e->text, 0, NULL);
+    if (!o) TN_ERROR("informer: cannot parse a cached object", "key", e->key);
+    return o;
+}
+
+/* Whether two entries hold the same version of an object. */
+static int entry_same(const struct centry *a, const struct centry *b)
+{
+    if (a->text && b->text) return strcmp(a->text, b->text) == 0;
+    if (!a->obj || !b->obj) return 0;
+    return strcmp(tn_json_str(a->obj, "metadata.resourceVersion", ""),
+                  tn_json_str(b->obj, "metadata.resourceVersion", "")) == 0;
 }
 
 static void entry_free(struct centry *e)
@@ -343,6 +375,7 @@ static void entry_free(struct centry *e)
     for (int i = 0; i < INF_MAX_INDEXES; i++)
         free_vals(e->vals[i]);
     json_decref(e->obj);
+    free(e->text);
     free(e);
 }
 
@@ -408,12 +441,14 @@ static void apply_upsert(struct tn_informer *inf, json_t *obj)
         TN_ERROR("informer: out of memory, event dropped", "resource", inf->r.resource);
         return;
     }
-    json_t *nobj = json_incref(e->obj);
+    json_t *nobj = json_incref(obj);
     pthread_rwlock_wrlock(&inf->lock);
     struct centry *old = cache_put(inf, e);
     pthread_rwlock_unlock(&inf->lock);
     if (old) {
-        call_update(inf, old->obj, nobj);
+        json_t *oobj = entry_obj(old);
+        call_update(inf, oobj, nobj);
+        json_decref(oobj);
         count(inf, &inf->st.updates, 1);
     } else {
         call_add(inf, nobj);
@@ -479,18 +514,16 @@ static void apply_replace(struct tn_informer *inf, json_t *items)
             }
             ch = nc;
         }
-        ch[nch++] = (struct change){json_incref(e->obj), NULL};
+        ch[nch++] = (struct change){entry_obj(e), NULL};
         entry_free(e);
     }
     free(gone);
     for (size_t i = 0; i < n; i++) {
         struct centry *e = fresh[i];
         fresh[i] = NULL;
-        json_t *cur = json_incref(e->obj);
+        json_t *cur = json_incref(json_array_get(items, i));
         struct centry *old = cache_put(inf, e);
-        if (old &&
-            strcmp(tn_json_str(old->obj, "metadata.resourceVersion", ""),
-                   tn_json_str(cur, "metadata.resourceVersion", "")) == 0) {
+        if (old && entry_same(old, e)) {
             entry_free(old); /* unchanged */
             json_decref(cur);
             continue;
@@ -504,7 +537,7 @@ static void apply_replace(struct tn_informer *inf, json_t *items)
             }
             ch = nc;
         }
-        ch[nch++] = (struct change){old ? json_incref(old->obj) : NULL, cur};
+        ch[nch++] = (struct change){old ? entry_obj(old) : NULL, cur};
         entry_free(old);
     }
     pthread_rwlock_unlock(&inf->lock);
@@ -550,7 +583,8 @@ static void resync(struct tn_informer *inf)
     if (objs) {
         HMAP_FOREACH(&inf->cache, he)
         {
-            objs[k++] = json_incref(((struct centry *)he->val)->obj);
+            json_t *o = entry_obj(he->val);
+            if (o) objs[k++] = o;
         }
     }
     pthread_rwlock_unlock(&inf->lock);
@@ -611,6 +645,8 @@ static void *dispatch_main(void *arg)
                 break;
             case Q_REPLACE:
                 apply_replace(inf, q->obj);
+                json_decref(q->obj); /* the list is gone before anyone sees has_synced */
+                q->obj = NULL;
                 pthread_mutex_lock(&inf->mu);
                 if (!inf->synced) {
                     inf->synced = 1;
@@ -641,8 +677,10 @@ static void enqueue(struct tn_informer *inf, enum qkind k, json_t *obj)
     q->kind = k;
     q->obj = obj;
     pthread_mutex_lock(&inf->mu);
-    if (inf->qtail) inf->qtail->next = q;
-    else inf->qhead = q;
+    if (inf->qtail)
+        inf->qtail->next = q;
+    else
+        inf->qhead = q;
     inf->qtail = q;
     pthread_cond_broadcast(&inf->cv);
     pthread_mutex_unlock(&inf->mu);
@@ -804,8 +842,7 @@ static void *reflector_main(void *arg)
         struct tn_kube_watch *w =
             tn_kube_watch_start(inf->c, &inf->r, inf->ns, &wo, on_event, on_end, inf, &err);
         if (!w) {
-            TN_WARN("informer: cannot start watch", "resource", inf->r.resource, "error",
-                    err.msg);
+            TN_WARN("informer: cannot start watch", "resource", inf->r.resource, "error", err.msg);
             if (backoff_wait(inf, &b)) break;
             continue;
         }
@@ -816,7 +853,7 @@ static void *reflector_main(void *arg)
         uint64_t events = inf->watch_events;
         pthread_mutex_unlock(&inf->mu);
         tn_kube_watch_stop(w); /* after this no callback runs: the queue order is final */
-        if (!ended) break;      /* stopping */
+        if (!ended) break;     /* stopping */
         int64_t dur = tn_mono_ms() - t0;
         char cs[16];
         snprintf(cs, sizeof cs, "%d", code);
@@ -830,8 +867,7 @@ static void *reflector_main(void *arg)
             continue;
         }
         if (code < 0 || (dur < INF_SHORT_WATCH_MS && events == 0)) {
-            TN_INFO("informer: watch failed, backing off", "resource", inf->r.resource, "code",
-                    cs);
+            TN_INFO("informer: watch failed, backing off", "resource", inf->r.resource, "code", cs);
             if (backoff_wait(inf, &b)) break;
         }
     }
@@ -857,10 +893,10 @@ struct tn_informer *tn_informer_new(struct tn_kube_client *c, const struct tn_ku
     if (opts) inf->o = *opts;
     if (inf->o.page_size <= 0) inf->o.page_size = 500;
     inf->ns = inf->o.namespace_ && *inf->o.namespace_ ? strdup(inf->o.namespace_) : NULL;
-    inf->lsel = inf->o.label_selector && *inf->o.label_selector ? strdup(inf->o.label_selector)
-                                                                 : NULL;
-    inf->fsel = inf->o.field_selector && *inf->o.field_selector ? strdup(inf->o.field_selector)
-                                                                 : NULL;
+    inf->lsel =
+        inf->o.label_selector && *inf->o.label_selector ? strdup(inf->o.label_selector) : NULL;
+    inf->fsel =
+        inf->o.field_selector && *inf->o.field_selector ? strdup(inf->o.field_selector) : NULL;
     inf->o.namespace_ = inf->o.label_selector = inf->o.field_selector = NULL;
     pthread_rwlock_init(&inf->lock, NULL);
     pthread_mutex_init(&inf->mu, NULL);
@@ -986,11 +1022,13 @@ int tn_informer_wait_synced(struct tn_informer *inf, int64_t timeout_ms)
 json_t *tn_informer_get(struct tn_informer *inf, const char *ns, const char *name)
 {
     char key[640];
-    if (ns && *ns) snprintf(key, sizeof key, "%s/%s", ns, name);
-    else snprintf(key, sizeof key, "%s", name);
+    if (ns && *ns)
+        snprintf(key, sizeof key, "%s/%s", ns, name);
+    else
+        snprintf(key, sizeof key, "%s", name);
     pthread_rwlock_rdlock(&inf->lock);
     struct centry *e = hmap_get(&inf->cache, key);
-    json_t *o = e ? json_incref(e->obj) : NULL;
+    json_t *o = e ? entry_obj(e) : NULL;
     pthread_rwlock_unlock(&inf->lock);
     return o;
 }
@@ -1039,7 +1077,10 @@ int tn_informer_foreach(struct tn_informer *inf, const char *index, const char *
         HMAP_FOREACH(m, he)
         {
             n++;
-            if (fn(((struct centry *)he->val)->obj, arg)) goto out;
+            json_t *o = entry_obj(he->val);
+            int stop = o ? fn(o, arg) : 0;
+            json_decref(o);
+            if (stop) goto out;
         }
     }
 out:

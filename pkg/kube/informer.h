@@ -9,7 +9,8 @@
  *
  * Ownership: cached objects are shared, immutable json_t values: everything returned is a new
  * reference (json_decref it) that must not be modified (json_deep_copy first). Objects passed to
- * handlers and iteration callbacks are borrowed for the duration of the call. */
+ * handlers and iteration callbacks are borrowed for the duration of the call. With store_text
+ * every read returns a freshly parsed object instead of a shared one. */
 #ifndef TN_KUBE_INFORMER_H
 #define TN_KUBE_INFORMER_H
 
@@ -32,12 +33,16 @@ struct tn_informer_opts {
     const char *namespace_;     /* NULL or "" = all namespaces (or cluster-scoped) */
     const char *label_selector; /* restricts what is listed, watched and cached */
     const char *field_selector;
-    long page_size;             /* list page size; default 500 */
-    int64_t resync_ms;          /* re-deliver every cached object as update(obj, obj); 0 = never */
-    int watch_timeout_s;        /* server-side timeoutSeconds; 0 = random 300..600 s */
-    int idle_timeout_ms;        /* no byte on the watch for this long = dead; default 120000 */
-    int keep_managed_fields;    /* metadata.managedFields is dropped unless set (memory) */
+    long page_size;          /* list page size; default 500 */
+    int64_t resync_ms;       /* re-deliver every cached object as update(obj, obj); 0 = never */
+    int watch_timeout_s;     /* server-side timeoutSeconds; 0 = random 300..600 s */
+    int idle_timeout_ms;     /* no byte on the watch for this long = dead; default 120000 */
+    int keep_managed_fields; /* metadata.managedFields is dropped unless set (memory) */
     int no_builtin_indexes;
+    /* Keep each cached object as compact JSON text instead of a parsed json_t: ~8x less
+     * memory (jansson spends ~2.7 KiB on a 330-byte ConfigMap), paid with a parse on every
+     * read (get/list/foreach, the old object of an update). Reads still return json_t. */
+    int store_text;
 };
 
 /* Handlers (any may be NULL), called on the dispatch thread. For a relist, objects that were

@@ -16,8 +16,7 @@
 
 static const struct tn_kube_gvr CM = {"", "v1", "configmaps"};
 static const struct tn_kube_gvr WIDGETS = {"test.tandem.io", "v1", "widgets"};
-static const struct tn_kube_gvr CRDS = {"apiextensions.k8s.io", "v1",
-                                        "customresourcedefinitions"};
+static const struct tn_kube_gvr CRDS = {"apiextensions.k8s.io", "v1", "customresourcedefinitions"};
 
 static const char CRD_JSON[] =
     "{\"apiVersion\":\"apiextensions.k8s.io/v1\",\"kind\":\"CustomResourceDefinition\","
@@ -86,8 +85,8 @@ START_TEST(test_crud_configmap)
     ck_assert_int_eq(st.code, 404);
     ck_assert_str_eq(st.reason, "NotFound");
     ck_assert_ptr_nonnull(strstr(st.message, "not found"));
-    ck_assert_msg(strncmp(err.msg, "get configmaps default/missing: 404 NotFound: ", 46) == 0,
-                  "%s", err.msg);
+    ck_assert_msg(strncmp(err.msg, "get configmaps default/missing: 404 NotFound: ", 46) == 0, "%s",
+                  err.msg);
     ck_assert_ptr_null(out);
 
     /* create, then create again */
@@ -127,8 +126,7 @@ START_TEST(test_crud_configmap)
     json_decref(created);
 
     /* names that need escaping travel intact in the path */
-    ck_assert_int_eq(tn_kube_get(c, &CM, "default", "a b/../c?d", NULL, &st, &err),
-                     TN_ENOTFOUND);
+    ck_assert_int_eq(tn_kube_get(c, &CM, "default", "a b/../c?d", NULL, &st, &err), TN_ENOTFOUND);
     char *p = tn_kube_path(&WIDGETS, "ns 1", "n/x", "status");
     ck_assert_str_eq(p, "/apis/test.tandem.io/v1/namespaces/ns%201/widgets/n%2Fx/status");
     free(p);
@@ -231,12 +229,11 @@ START_TEST(test_crd_patch_status_invalid)
     struct tn_kube_status st;
     install_crd(c);
 
-    json_t *w = json_pack("{s:s,s:s,s:{s:s},s:{s:s,s:i}}", "apiVersion", "test.tandem.io/v1",
-                          "kind", "Widget", "metadata", "name", "w1", "spec", "mode", "fast",
-                          "size", 2);
+    json_t *w =
+        json_pack("{s:s,s:s,s:{s:s},s:{s:s,s:i}}", "apiVersion", "test.tandem.io/v1", "kind",
+                  "Widget", "metadata", "name", "w1", "spec", "mode", "fast", "size", 2);
     json_t *out = NULL;
-    ck_assert_msg(tn_kube_create(c, &WIDGETS, "default", w, &out, &st, &err) == 0, "%s",
-                  err.msg);
+    ck_assert_msg(tn_kube_create(c, &WIDGETS, "default", w, &out, &st, &err) == 0, "%s", err.msg);
     json_decref(out);
     json_decref(w);
 
@@ -294,8 +291,8 @@ START_TEST(test_crd_patch_status_invalid)
                      TN_ENOTFOUND);
     json_decref(p);
     p = json_pack("[{s:s,s:s}]", "op", "remove", "path", "/spec/absent");
-    rc = tn_kube_patch(c, &WIDGETS, "default", "w1", TN_KUBE_PATCH_JSON, p, NULL, NULL, NULL,
-                       &st, &err);
+    rc = tn_kube_patch(c, &WIDGETS, "default", "w1", TN_KUBE_PATCH_JSON, p, NULL, NULL, NULL, &st,
+                       &err);
     ck_assert_msg(rc == TN_EINVAL || rc == TN_ECONFLICT, "rc %d %s", rc, err.msg);
     json_decref(p);
 
@@ -311,9 +308,9 @@ START_TEST(test_crd_patch_status_invalid)
     ck_assert_str_eq(tn_json_str(out, "data.b", ""), "2");
     json_decref(out);
     json_decref(p);
-    ck_assert_int_eq(tn_kube_patch(c, &CM, "default", "sp", TN_KUBE_PATCH_APPLY, p, NULL, NULL,
-                                   NULL, &st, &err),
-                     TN_EINVAL);
+    ck_assert_int_eq(
+        tn_kube_patch(c, &CM, "default", "sp", TN_KUBE_PATCH_APPLY, p, NULL, NULL, NULL, &st, &err),
+        TN_EINVAL);
 
     tn_kube_client_free(c);
     tsrv_kill(&g_srv);
@@ -358,8 +355,7 @@ START_TEST(test_delete_propagation)
             json_t *got = NULL;
             ck_assert_int_eq(tn_kube_get(c, &CM, "default", cn, &got, NULL, &err), 0);
             ck_assert_ptr_null(tn_json_get(got, "metadata.ownerReferences") &&
-                                       json_array_size(
-                                           tn_json_get(got, "metadata.ownerReferences"))
+                                       json_array_size(tn_json_get(got, "metadata.ownerReferences"))
                                    ? got
                                    : NULL);
             json_decref(got);
@@ -656,12 +652,12 @@ static int wrec_get(struct wrec *r, int *field)
     return v;
 }
 
-#define WAIT_FOR(cond, ms)                                                                     \
-    do {                                                                                       \
-        int64_t dl_ = tn_mono_ms() + (ms);                                                     \
-        while (!(cond) && tn_mono_ms() < dl_)                                                  \
-            tsleep_ms(10);                                                                     \
-        ck_assert_msg((cond), "timed out waiting for " #cond);                                 \
+#define WAIT_FOR(cond, ms)                                                                         \
+    do {                                                                                           \
+        int64_t dl_ = tn_mono_ms() + (ms);                                                         \
+        while (!(cond) && tn_mono_ms() < dl_)                                                      \
+            tsleep_ms(10);                                                                         \
+        ck_assert_msg((cond), "timed out waiting for " #cond);                                     \
     } while (0)
 
 START_TEST(test_watch_events)
@@ -681,8 +677,8 @@ START_TEST(test_watch_events)
 
     struct wrec r = {.mu = PTHREAD_MUTEX_INITIALIZER};
     struct tn_kube_watch_opts wo = {.resource_version = rv, .bookmarks = 1};
-    struct tn_kube_watch *w = tn_kube_watch_start(c, &CM, "default", &wo, wrec_fn, wrec_end, &r,
-                                                  &err);
+    struct tn_kube_watch *w =
+        tn_kube_watch_start(c, &CM, "default", &wo, wrec_fn, wrec_end, &r, &err);
     ck_assert_ptr_nonnull(w);
     for (int i = 0; i < 20; i++) {
         char name[16];
@@ -776,8 +772,8 @@ START_TEST(test_watch_expired)
     }
     struct wrec r = {.mu = PTHREAD_MUTEX_INITIALIZER};
     struct tn_kube_watch_opts wo = {.resource_version = rv, .bookmarks = 1};
-    struct tn_kube_watch *w = tn_kube_watch_start(c, &CM, "default", &wo, wrec_fn, wrec_end, &r,
-                                                  &err);
+    struct tn_kube_watch *w =
+        tn_kube_watch_start(c, &CM, "default", &wo, wrec_fn, wrec_end, &r, &err);
     WAIT_FOR(wrec_get(&r, &r.ended) == 1, 5000);
     ck_assert_int_eq(r.end_code, 410);
     ck_assert_int_eq(wrec_get(&r, &r.errors), 1);

@@ -22,12 +22,12 @@ static const struct tn_kube_gvr NSS = {"", "v1", "namespaces"};
 
 static struct tsrv g_srv;
 
-#define WAIT_FOR(cond, ms)                                                                     \
-    do {                                                                                       \
-        int64_t dl_ = tn_mono_ms() + (ms);                                                     \
-        while (!(cond) && tn_mono_ms() < dl_)                                                  \
-            tsleep_ms(10);                                                                     \
-        ck_assert_msg((cond), "timed out waiting for " #cond);                                 \
+#define WAIT_FOR(cond, ms)                                                                         \
+    do {                                                                                           \
+        int64_t dl_ = tn_mono_ms() + (ms);                                                         \
+        while (!(cond) && tn_mono_ms() < dl_)                                                      \
+            tsleep_ms(10);                                                                         \
+        ck_assert_msg((cond), "timed out waiting for " #cond);                                     \
     } while (0)
 
 static struct tn_kube_client *client_for(const char *base)
@@ -57,8 +57,8 @@ static void must_set(struct tn_kube_client *c, const char *name, const char *v)
 {
     struct tn_err err = {0};
     json_t *p = json_pack("{s:{s:s}}", "data", "v", v);
-    int rc = tn_kube_patch(c, &CM, "default", name, TN_KUBE_PATCH_MERGE, p, NULL, NULL, NULL,
-                           NULL, &err);
+    int rc = tn_kube_patch(c, &CM, "default", name, TN_KUBE_PATCH_MERGE, p, NULL, NULL, NULL, NULL,
+                           &err);
     ck_assert_msg(rc == 0, "%s", err.msg);
     json_decref(p);
 }
@@ -244,8 +244,8 @@ static void *writer_main(void *arg)
                 json_decref(o);
             } else if (phase == 1) {
                 json_t *p = json_pack("{s:{s:s}}", "data", "v", "2");
-                rc = tn_kube_patch(w->c, &CM, "default", name, TN_KUBE_PATCH_MERGE, p, NULL,
-                                   NULL, NULL, NULL, &err);
+                rc = tn_kube_patch(w->c, &CM, "default", name, TN_KUBE_PATCH_MERGE, p, NULL, NULL,
+                                   NULL, NULL, &err);
                 json_decref(p);
             } else if (i % 2) {
                 rc = tn_kube_delete(w->c, &CM, "default", name, NULL, NULL, &err);
@@ -386,6 +386,7 @@ static void *fwd_main(void *arg)
         }
         if (poll(p, (nfds_t)(1 + 2 * np), 50) < 0) continue;
         mode = atomic_load(&f->mode); /* a cut ordered during poll applies now */
+        int polled = np;              /* pairs accepted below were not polled yet */
         if (p[0].revents & POLLIN) {
             int cfd = accept(f->lfd, NULL, NULL);
             if (cfd >= 0) {
@@ -406,7 +407,7 @@ static void *fwd_main(void *arg)
             }
         }
         if (mode != FWD_PASS) continue;
-        for (int i = 0; i < np; i++) {
+        for (int i = 0; i < polled; i++) {
             int dead = 0;
             for (int dir = 0; dir < 2 && !dead; dir++) {
                 struct pollfd *pp = &p[1 + 2 * i + dir];
@@ -430,11 +431,15 @@ static void *fwd_main(void *arg)
             if (dead) {
                 close(a[i]);
                 close(b[i]);
-                a[i] = a[np - 1];
-                b[i] = b[np - 1];
-                p[1 + 2 * i] = p[1 + 2 * (np - 1)];
-                p[2 + 2 * i] = p[2 + 2 * (np - 1)];
+                /* keep unpolled pairs (index >= polled) out of this pass */
+                a[i] = a[polled - 1];
+                b[i] = b[polled - 1];
+                p[1 + 2 * i] = p[1 + 2 * (polled - 1)];
+                p[2 + 2 * i] = p[2 + 2 * (polled - 1)];
+                a[polled - 1] = a[np - 1];
+                b[polled - 1] = b[np - 1];
                 np--;
+                polled--;
                 i--;
             }
         }
@@ -469,6 +474,7 @@ static void fwd_stop(struct fwd *f)
 
 /* ---- expired resourceVersion -> relist ---------------------------------------------------- */
 
+/* _i: 0 = parsed json_t storage, 1 = compact-text storage */
 START_TEST(test_expired_relist)
 {
     ck_assert_int_eq(tsrv_init(&g_srv, 0, 0), 0);
@@ -487,14 +493,17 @@ START_TEST(test_expired_relist)
         must_create(wc, "default", cm_new(name, "1"));
     }
     struct rec *r = rec_new();
-    struct tn_informer_opts o = {.namespace_ = "default"};
+    struct tn_informer_opts o = {.namespace_ = "default", .store_text = _i};
     struct tn_informer *inf = informer_for(c, r, &o);
     ck_assert_int_eq(rget(r, &r->adds), 20);
 
     /* the informer cannot reach the server while it restarts and 50 writes happen */
     atomic_store(&f.mode, FWD_BLOCK);
+    TN_DEBUG("test: blocked");
     tsrv_kill(&g_srv);
+    TN_DEBUG("test: killed");
     ck_assert_int_eq(tsrv_start(&g_srv), 0);
+    TN_DEBUG("test: restarted");
     for (int i = 20; i < 40; i++) { /* 20 creates */
         snprintf(name, sizeof name, "t-%d", i);
         must_create(wc, "default", cm_new(name, "1"));
@@ -508,19 +517,18 @@ START_TEST(test_expired_relist)
         must_delete(wc, name);
     }
     atomic_store(&f.mode, FWD_PASS);
-
+    TN_DEBUG("test: unblocked");
     /* adds: 20 + the 10 survivors of t-30..39; deletes: t-10..19 only */
     int64_t dl = tn_mono_ms() + 25000;
-    while (!(rget(r, &r->adds) == 30 && rget(r, &r->updates) == 10 && rget(r, &r->deletes) == 10)
-           && tn_mono_ms() < dl)
+    while (!(rget(r, &r->adds) == 30 && rget(r, &r->updates) == 10 && rget(r, &r->deletes) == 10) &&
+           tn_mono_ms() < dl)
         tsleep_ms(20);
     struct tn_informer_stats st;
     tn_informer_stats(inf, &st);
-    ck_assert_msg(rget(r, &r->adds) == 30 && rget(r, &r->updates) == 10 &&
-                      rget(r, &r->deletes) == 10,
-                  "adds %d updates %d deletes %d; lists %d watches %d failures %d expired %d",
-                  r->adds, r->updates, r->deletes, (int)st.lists, (int)st.watches,
-                  (int)st.failures, (int)st.expired);
+    ck_assert_msg(
+        rget(r, &r->adds) == 30 && rget(r, &r->updates) == 10 && rget(r, &r->deletes) == 10,
+        "adds %d updates %d deletes %d; lists %d watches %d failures %d expired %d", r->adds,
+        r->updates, r->deletes, (int)st.lists, (int)st.watches, (int)st.failures, (int)st.expired);
     ck_assert_msg(rget(r, &r->violations) == 0, "first violation: %s", r->first_violation);
     assert_cache_matches(inf, wc);
     ck_assert_int_ge(st.expired, 1);
@@ -576,7 +584,8 @@ START_TEST(test_cut_stream)
         ck_assert_msg(tn_mono_ms() - t0 < 6000, "the dead stream went unnoticed");
         tsleep_ms(20);
     }
-    ck_assert_int_ge(tn_mono_ms() - t0, 1500); /* the idle timer, not something else */
+    /* the idle timer (2 s since the last bookmark, <= 1 s before the cut), not an error */
+    ck_assert_int_ge(tn_mono_ms() - t0, 900);
     ck_assert_int_eq(rget(r, &r->adds), 1);
     atomic_store(&f.mode, FWD_PASS);
     WAIT_FOR(rget(r, &r->adds) == 2, 15000); /* the change made during the cut */
@@ -646,8 +655,8 @@ START_TEST(test_indexes_selectors_resync)
     ck_assert_int_eq(tsrv_start(&g_srv), 0);
     struct tn_kube_client *c = client_for(g_srv.base);
     struct tn_err err = {0};
-    json_t *ns = json_pack("{s:s,s:s,s:{s:s}}", "apiVersion", "v1", "kind", "Namespace",
-                           "metadata", "name", "other");
+    json_t *ns = json_pack("{s:s,s:s,s:{s:s}}", "apiVersion", "v1", "kind", "Namespace", "metadata",
+                           "name", "other");
     ck_assert_int_eq(tn_kube_create(c, &NSS, NULL, ns, NULL, NULL, &err), 0);
     json_decref(ns);
     json_t *owner = NULL;
@@ -783,7 +792,7 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_exactly_once_in_order);
     tcase_add_test(tc, test_server_restart);
-    tcase_add_test(tc, test_expired_relist);
+    tcase_add_loop_test(tc, test_expired_relist, 0, 2);
     tcase_add_test(tc, test_cut_stream);
     tcase_add_test(tc, test_indexes_selectors_resync);
     suite_add_tcase(s, tc);
@@ -793,8 +802,7 @@ static Suite *suite(void)
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_ALL);
-    tn_log_setup("kube_informer_test", getenv("TN_TEST_DEBUG") ? TN_LOG_DEBUG : TN_LOG_WARN, 0,
-                 2);
+    tn_log_setup("kube_informer_test", getenv("TN_TEST_DEBUG") ? TN_LOG_DEBUG : TN_LOG_WARN, 0, 2);
     SRunner *sr = srunner_create(suite());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

@@ -43,20 +43,20 @@ struct tsrv {
 static struct tsrv *g_tsrv_all[16];
 
 /* snprintf that aborts instead of truncating (test paths only). */
-#define TFMT(buf, ...)                                                                         \
-    do {                                                                                       \
-        if (snprintf((buf), sizeof(buf), __VA_ARGS__) >= (int)sizeof(buf)) abort();          \
+#define TFMT(buf, ...)                                                                             \
+    do {                                                                                           \
+        if (snprintf((buf), sizeof(buf), __VA_ARGS__) >= (int)sizeof(buf)) abort();                \
     } while (0)
 static int g_tsrv_n;
 
-static void tsleep_ms(long ms)
+static inline void tsleep_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
     }
 }
 
-static int trm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+static inline int trm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
 {
     (void)sb;
     (void)flag;
@@ -65,7 +65,7 @@ static int trm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ft
 }
 
 /* A port nobody listens on right now (the kernel's pick for an ephemeral bind). */
-static int tfree_port(void)
+static inline int tfree_port(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -79,7 +79,7 @@ static int tfree_port(void)
     return ntohs(a.sin_port);
 }
 
-static const char *tsrv_bin(void)
+static inline const char *tsrv_bin(void)
 {
     static char path[PATH_MAX];
     const char *env = getenv("TANDEM_APISERVER");
@@ -98,7 +98,7 @@ static const char *tsrv_bin(void)
     return "build/bin/tandem-apiserver";
 }
 
-static void tsrv_kill(struct tsrv *s)
+static inline void tsrv_kill(struct tsrv *s)
 {
     if (s->pid <= 0) return;
     kill(s->pid, SIGTERM);
@@ -115,7 +115,7 @@ static void tsrv_kill(struct tsrv *s)
     s->pid = 0;
 }
 
-static void tsrv_atexit(void)
+static inline void tsrv_atexit(void)
 {
     for (int i = 0; i < g_tsrv_n; i++) {
         tsrv_kill(g_tsrv_all[i]);
@@ -124,7 +124,7 @@ static void tsrv_atexit(void)
     g_tsrv_n = 0;
 }
 
-static void tsrv_dump_log(const struct tsrv *s)
+static inline void tsrv_dump_log(const struct tsrv *s)
 {
     FILE *f = fopen(s->log, "r");
     if (!f) return;
@@ -136,7 +136,7 @@ static void tsrv_dump_log(const struct tsrv *s)
     fclose(f);
 }
 
-static size_t tsrv_sink(char *d, size_t sz, size_t n, void *u)
+static inline size_t tsrv_sink(char *d, size_t sz, size_t n, void *u)
 {
     (void)d;
     (void)u;
@@ -144,7 +144,7 @@ static size_t tsrv_sink(char *d, size_t sz, size_t n, void *u)
 }
 
 /* GET base+path with plain libcurl (no auth, no TLS verification); HTTP status or 0. */
-static long tsrv_probe(const struct tsrv *s, const char *path)
+static inline long tsrv_probe(const struct tsrv *s, const char *path)
 {
     char url[256];
     snprintf(url, sizeof url, "%s%s", s->base, path);
@@ -162,7 +162,7 @@ static long tsrv_probe(const struct tsrv *s, const char *path)
 }
 
 /* Forks the server (optionally delayed by delay_ms before exec) on s->port; no wait. */
-static int tsrv_spawn(struct tsrv *s, long delay_ms)
+static inline int tsrv_spawn(struct tsrv *s, long delay_ms)
 {
     char listen[64];
     snprintf(listen, sizeof listen, "127.0.0.1:%d", s->port);
@@ -207,7 +207,7 @@ static int tsrv_spawn(struct tsrv *s, long delay_ms)
 }
 
 /* Waits (bounded) until /readyz answers 200. */
-static int tsrv_wait_ready(struct tsrv *s, long timeout_ms)
+static inline int tsrv_wait_ready(struct tsrv *s, long timeout_ms)
 {
     int64_t dl = tn_mono_ms() + timeout_ms;
     while (tn_mono_ms() < dl) {
@@ -225,7 +225,7 @@ static int tsrv_wait_ready(struct tsrv *s, long timeout_ms)
 }
 
 /* Prepares s (temp dir, port, file database unless memory) without starting it. */
-static int tsrv_init(struct tsrv *s, int tls, int memory)
+static inline int tsrv_init(struct tsrv *s, int tls, int memory)
 {
     memset(s, 0, sizeof *s);
     const char *tmp = getenv("TMPDIR");
@@ -235,8 +235,10 @@ static int tsrv_init(struct tsrv *s, int tls, int memory)
     if (g_tsrv_n < 16) g_tsrv_all[g_tsrv_n++] = s;
     s->tls = tls;
     s->port = tfree_port();
-    if (memory) snprintf(s->data, sizeof s->data, ":memory:");
-    else snprintf(s->data, sizeof s->data, "%s/db", s->dir);
+    if (memory)
+        snprintf(s->data, sizeof s->data, ":memory:");
+    else
+        snprintf(s->data, sizeof s->data, "%s/db", s->dir);
     snprintf(s->kc, sizeof s->kc, "%s/kubeconfig", s->dir);
     snprintf(s->log, sizeof s->log, "%s/server.log", s->dir);
     snprintf(s->certdir, sizeof s->certdir, "%s/pki", s->dir);
@@ -244,19 +246,19 @@ static int tsrv_init(struct tsrv *s, int tls, int memory)
     return s->port > 0 ? 0 : -1;
 }
 
-static void tsrv_arg(struct tsrv *s, const char *a)
+static inline void tsrv_arg(struct tsrv *s, const char *a)
 {
     if (s->nextra < 8) TFMT(s->extra[s->nextra++], "%s", a);
 }
 
-static int tsrv_start(struct tsrv *s)
+static inline int tsrv_start(struct tsrv *s)
 {
     if (tsrv_spawn(s, 0) != 0) return -1;
     return tsrv_wait_ready(s, 15000);
 }
 
 /* A config by hand (no kubeconfig parsing): server URL only. */
-static struct tn_kube_config *tcfg_new(const char *server)
+static inline struct tn_kube_config *tcfg_new(const char *server)
 {
     struct tn_kube_config *c = calloc(1, sizeof *c);
     c->server = strdup(server);
