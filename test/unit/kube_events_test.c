@@ -1,12 +1,7 @@
 /* Event recorder against a real tandem-apiserver: the Event's fields, aggregation of repeats into
  * one Event with a count, distinct messages making distinct Events, listing by
  * involvedObject.name, and the non-blocking bounded queue. */
-/* The shared helper is header-only; not every suite uses every helper. */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-function"
-#pragma GCC diagnostic ignored "-Wformat-truncation"
 #include "kube_testutil.h"
-#pragma GCC diagnostic pop
 
 #include "base/err.h"
 #include "base/json.h"

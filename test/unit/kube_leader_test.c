@@ -2,12 +2,7 @@
  * renew deadline 2 s, retry 0.5 s): exactly one leader, takeover after expiry and after release,
  * a leader cut off from the API stops by the renew deadline, and never two leaders at once
  * (both candidates sampled every 50 ms). */
-/* The shared helper is header-only; not every suite uses every helper. */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-function"
-#pragma GCC diagnostic ignored "-Wformat-truncation"
 #include "kube_testutil.h"
-#pragma GCC diagnostic pop
 
 #include "base/err.h"
 #include "base/json.h"
