@@ -164,7 +164,8 @@ struct tn_apiserver *tn_apiserver_new(const struct tn_apiserver_config *cfg, str
         if (!a->cfg.cert_dir) {
             snprintf(dir, sizeof(dir), "%s.pki",
                      strcmp(a->cfg.data, ":memory:") == 0 ? "tandem" : a->cfg.data);
-            a->cfg.cert_dir = strdup(dir);
+            a->cert_dir_owned = strdup(dir);
+            a->cfg.cert_dir = a->cert_dir_owned;
         }
         const char *hosts[] = {"127.0.0.1", "localhost", a->cfg.addr,
                                a->cfg.advertise ? a->cfg.advertise : "localhost"};
@@ -219,5 +220,6 @@ void tn_apiserver_free(struct tn_apiserver *a)
     for (size_t i = 0; i < a->ndirty; i++)
         free(a->dirty[i]);
     free(a->dirty);
+    free(a->cert_dir_owned);
     free(a);
 }

@@ -336,7 +336,6 @@ int tn_ctrl_crd_established(struct tn_apiserver *a, json_t *crd, struct tn_reply
                   "lastTransitionTime", now, "type", "Established", "status", "True", "reason",
                   "InitialNamesAccepted", "message", "the initial names have been accepted",
                   "lastTransitionTime", now));
-    a->openapi_cache_v2 = NULL;
     return 0;
 }
 

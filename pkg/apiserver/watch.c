@@ -199,7 +199,18 @@ void tn_watch_publish(struct tn_watch_hub *h, const struct tn_rtype *t, const ch
         if (w->ending || strcmp(w->key, t->key) != 0) continue;
         if (w->ns && strcmp(w->ns, ns) != 0) continue;
         const char *mt = mapped_type(w, type, obj, old);
-        if (mt) send_obj(w, mt, obj, strcmp(w->t->version, t->version) == 0 ? text : NULL);
+        if (!mt)
+            continue;
+        if (strcmp(w->t->version, t->version) == 0) {
+            send_obj(w, mt, obj, text);
+        } else { /* another served version of the CRD: conversion None rewrites apiVersion */
+            json_t *copy = json_copy((json_t *)obj);
+            char av[200];
+            snprintf(av, sizeof(av), "%s/%s", w->t->group, w->t->version);
+            json_object_set_new(copy, "apiVersion", json_string(av));
+            send_obj(w, mt, copy, NULL);
+            json_decref(copy);
+        }
     }
     free(text);
 }
