@@ -1094,7 +1094,8 @@ int tn_schema_validate_update(const json_t *schema, const json_t *obj, const jso
     v_node(&c, schema, obj, &p, 1);
     lt_node(causes, schema, obj, &p, 1);
     if (c.blocking) {
-        tn_causes_add(causes, TN_CAUSE_INVALID, "",
+        /* the real apiserver reports this one on the nil path */
+        tn_causes_add(causes, TN_CAUSE_INVALID, "<nil>",
                       "Invalid value: \"null\": some validation rules were not checked because the "
                       "object was invalid; correct the existing errors to complete validation");
     } else {

@@ -243,7 +243,7 @@ START_TEST(validate_types)
     expect_validate(
         s, "{'spec':{'trainProb':'string'}}", 2, "FieldValueTypeInvalid", "spec.trainProb",
         "Invalid value: \"string\": spec.trainProb in body must be of type number: \"string\"",
-        "FieldValueInvalid", "",
+        "FieldValueInvalid", "<nil>",
         "Invalid value: \"null\": some validation rules were not checked because the object was "
         "invalid; correct the existing errors to complete validation");
     expect_validate(
@@ -257,12 +257,12 @@ START_TEST(validate_types)
         "Invalid value: \"array\": spec.o in body must be of type object: \"array\"",
         "FieldValueTypeInvalid", "spec.a",
         "Invalid value: \"object\": spec.a in body must be of type array: \"object\"",
-        "FieldValueInvalid", "",
+        "FieldValueInvalid", "<nil>",
         "Invalid value: \"null\": some validation rules were not checked because the "
         "object was invalid; correct the existing errors to complete validation");
     expect_validate(s, "{'spec':{'s':null}}", 2, "FieldValueTypeInvalid", "spec.s",
                     "Invalid value: \"null\": spec.s in body must be of type string: \"null\"",
-                    "FieldValueInvalid", "",
+                    "FieldValueInvalid", "<nil>",
                     "Invalid value: \"null\": some validation rules were not checked because the "
                     "object was invalid; correct the existing errors to complete validation");
     free(s);
@@ -277,7 +277,7 @@ START_TEST(validate_int_or_string)
     expect_validate(s, "{'spec':{'port':true}}", 2, "FieldValueTypeInvalid", "spec.port",
                     "Invalid value: \"boolean\": spec.port in body must be of type integer,string: "
                     "\"boolean\"",
-                    "FieldValueInvalid", "",
+                    "FieldValueInvalid", "<nil>",
                     "Invalid value: \"null\": some validation rules were not checked because the "
                     "object was invalid; correct the existing errors to complete validation");
     free(s);
@@ -292,7 +292,7 @@ START_TEST(validate_enum)
     expect_validate(s, "{'spec':{'mode':'x','n':3}}", 3, "FieldValueNotSupported", "spec.mode",
                     "Unsupported value: \"x\": supported values: \"a\", \"b\"",
                     "FieldValueNotSupported", "spec.n",
-                    "Unsupported value: 3: supported values: \"1\", \"2\"", "FieldValueInvalid", "",
+                    "Unsupported value: 3: supported values: \"1\", \"2\"", "FieldValueInvalid", "<nil>",
                     "Invalid value: \"null\": some validation rules were not checked because the "
                     "object was invalid; correct the existing errors to complete validation");
     free(s);
