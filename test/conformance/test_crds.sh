@@ -253,11 +253,13 @@ rejects 'spec.url' 'at least 1 chars long' "$DM" Model model-nourl 'spec.url=""'
 rejects 'spec.outputDir' 'at least 1 chars long' "$IL" IncrementalLearningJob no-out 'spec.outputDir=""'
 
 section "validation: workers"
-rejects 'spec.edgeWorker.hardExampleMining.name' 'Unsupported value: "ibt"' "$S/ji-helmet-detection.yaml" \
-    JointInferenceService ji-bad-hem 'spec.edgeWorker.hardExampleMining.name="ibt"'
-assert_contains "$ERR" '"CrossEntropy"' "HEM error lists the supported algorithms"
-rejects 'spec.deploySpec.hardExampleMining.name' 'Unsupported value: "Entropy"' "$IL" IncrementalLearningJob il-bad-hem \
-    'spec.deploySpec.hardExampleMining.name="Entropy"'
+rejects 'spec.edgeWorker.hardExampleMining.name' 'should match' "$S/ji-helmet-detection.yaml" \
+    JointInferenceService ji-bad-hem 'spec.edgeWorker.hardExampleMining.name="bad name!"'
+rejects 'spec.deploySpec.hardExampleMining.name' 'at least 1 chars long' "$IL" IncrementalLearningJob il-bad-hem \
+    'spec.deploySpec.hardExampleMining.name=""'
+# a HEM algorithm the worker registers itself (Sedna's ClassFactory) is a valid name
+accepts ji-custom-hem "$S/ji-helmet-detection.yaml" JointInferenceService \
+    'spec.edgeWorker.hardExampleMining.name="MyCompanyHEM"'
 rejects 'spec.cloudWorker.hpa' 'minReplicas must not be greater than maxReplicas' "$S/ji-helmet-detection.yaml" \
     JointInferenceService ji-bad-hpa 'spec.cloudWorker.hpa={"minReplicas":3,"maxReplicas":2}'
 accepts ji-hpa "$S/ji-helmet-detection.yaml" JointInferenceService \
