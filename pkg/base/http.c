@@ -1095,7 +1095,15 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH);
             if (strtoull(cl, NULL, 10) > 0) return 0; /* wait for the body */
         }
-        if (chunked) return 0;
+        if (chunked) {
+            /* lws 4.1 does not decode chunked request bodies: say so instead of waiting */
+            static const char msg[] =
+                "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":"
+                "\"Failure\",\"message\":\"chunked request bodies are not supported: send a "
+                "Content-Length\",\"reason\":\"LengthRequired\",\"code\":411}";
+            tn_http_respond(r, 411, "application/json", msg, sizeof(msg) - 1);
+            return 0;
+        }
         dispatch(s, r);
         return 0;
     }

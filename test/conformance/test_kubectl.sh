@@ -278,6 +278,10 @@ code="$(curl -s -o "$TEST_TMP/big.resp" -w '%{http_code}' -X POST -H 'Content-Ty
 assert_eq "413" "$code" "4 MiB body gets HTTP 413"
 assert_contains "$(cat "$TEST_TMP/big.resp")" '"code":413' "413 body is a Status with code 413"
 assert_fails_with 'NotFound' kc get cm big
+# kubectl create --raw -f streams its body chunked: a clear 411, not a hang
+printf '%s' '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"raw1"}}' > "$TEST_TMP/raw.json"
+assert_fails_with "send a Content-Length" kc create --raw \
+    /api/v1/namespaces/default/configmaps -f "$TEST_TMP/raw.json"
 assert_fails_with 'error converting YAML to JSON' kc create -f "$W/malformed.yaml"
 assert_contains "$ERR" 'line 5' "malformed YAML error names the line"
 assert_fails_with 'invalid character' kc create -f "$W/malformed.json"
