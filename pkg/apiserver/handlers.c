@@ -52,12 +52,10 @@ static void send_error(struct tn_http_req *req, int code, const char *reason, co
 static int query_bool(struct tn_http_req *req, const char *name)
 {
     const char *v = tn_http_query(req, name);
-    if (!v)
-        return 0;
+    if (!v) return 0;
     const char *yes[] = {"1", "t", "T", "true", "TRUE", "True"};
     for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
-        if (strcmp(v, yes[i]) == 0)
-            return 1;
+        if (strcmp(v, yes[i]) == 0) return 1;
     return 0;
 }
 
@@ -150,11 +148,11 @@ static json_t *resource_list(struct tn_apiserver *a, const char *group, const ch
                                             t->kind, "verbs", "get", "patch", "update"));
         }
         if (strcmp(t->key, "apps/deployments") == 0)
-            json_array_append_new(res, json_pack("{s:s,s:s,s:b,s:s,s:s,s:s,s:[sss]}", "name",
-                                                 "deployments/scale", "singularName", "",
-                                                 "namespaced", 1, "group", "autoscaling",
-                                                 "version", "v1", "kind", "Scale", "verbs", "get",
-                                                 "patch", "update"));
+            json_array_append_new(res,
+                                  json_pack("{s:s,s:s,s:b,s:s,s:s,s:s,s:[sss]}", "name",
+                                            "deployments/scale", "singularName", "", "namespaced",
+                                            1, "group", "autoscaling", "version", "v1", "kind",
+                                            "Scale", "verbs", "get", "patch", "update"));
         if (strcmp(t->key, "core/pods") == 0)
             json_array_append_new(res, json_pack("{s:s,s:s,s:b,s:s,s:[s]}", "name", "pods/log",
                                                  "singularName", "", "namespaced", 1, "kind", "Pod",
@@ -400,10 +398,8 @@ static void handle_list(struct tn_apiserver *a, struct tn_http_req *req, const s
         json_t *tb = tn_table_for(t, c.items, tn_http_query(req, "includeObject"), 1);
         json_t *md = tn_json_obj_ensure(tb, "metadata");
         json_object_set_new(md, "resourceVersion", json_string(rvs));
-        if (cont_tok)
-            json_object_set_new(md, "continue", json_string(cont_tok));
-        if (remaining >= 0)
-            json_object_set_new(md, "remainingItemCount", json_integer(remaining));
+        if (cont_tok) json_object_set_new(md, "continue", json_string(cont_tok));
+        if (remaining >= 0) json_object_set_new(md, "remainingItemCount", json_integer(remaining));
         send_json(req, 200, tb);
     } else if (slow) {
         char av[160];
@@ -424,10 +420,8 @@ static void handle_list(struct tn_apiserver *a, struct tn_http_req *req, const s
                       "{\"kind\":\"%s\",\"apiVersion\":\"%s%s%s\",\"metadata\":{"
                       "\"resourceVersion\":\"%s\"",
                       t->list_kind, t->group, t->group[0] ? "/" : "", t->version, rvs);
-        if (cont_tok)
-            tn_buf_printf(&b, ",\"continue\":\"%s\"", cont_tok);
-        if (remaining >= 0)
-            tn_buf_printf(&b, ",\"remainingItemCount\":%ld", remaining);
+        if (cont_tok) tn_buf_printf(&b, ",\"continue\":\"%s\"", cont_tok);
+        if (remaining >= 0) tn_buf_printf(&b, ",\"remainingItemCount\":%ld", remaining);
         tn_buf_puts(&b, "},\"items\":[");
         tn_buf_append(&b, c.out.data ? c.out.data : "", c.out.len);
         tn_buf_puts(&b, "]}");
@@ -784,14 +778,14 @@ static void handle_pod_log(struct tn_apiserver *a, struct tn_http_req *req, cons
 static json_t *scale_of(const json_t *d)
 {
     json_t *md = json_object_get(d, "metadata");
-    json_t *scale = json_pack("{s:s,s:s,s:{s:s,s:s,s:s,s:s,s:s},s:{s:I},s:{s:I}}", "kind", "Scale",
-                              "apiVersion", "autoscaling/v1", "metadata", "name",
-                              tn_json_str(md, "name", ""), "namespace",
-                              tn_json_str(md, "namespace", ""), "uid", tn_json_str(md, "uid", ""),
-                              "resourceVersion", tn_json_str(md, "resourceVersion", ""),
-                              "creationTimestamp", tn_json_str(md, "creationTimestamp", ""), "spec",
-                              "replicas", (json_int_t)tn_json_int(d, "spec.replicas", 1), "status",
-                              "replicas", (json_int_t)tn_json_int(d, "status.replicas", 0));
+    json_t *scale =
+        json_pack("{s:s,s:s,s:{s:s,s:s,s:s,s:s,s:s},s:{s:I},s:{s:I}}", "kind", "Scale",
+                  "apiVersion", "autoscaling/v1", "metadata", "name", tn_json_str(md, "name", ""),
+                  "namespace", tn_json_str(md, "namespace", ""), "uid", tn_json_str(md, "uid", ""),
+                  "resourceVersion", tn_json_str(md, "resourceVersion", ""), "creationTimestamp",
+                  tn_json_str(md, "creationTimestamp", ""), "spec", "replicas",
+                  (json_int_t)tn_json_int(d, "spec.replicas", 1), "status", "replicas",
+                  (json_int_t)tn_json_int(d, "status.replicas", 0));
     struct tn_labelsel *ls = NULL;
     struct tn_err err;
     if (tn_labelsel_from_json(tn_json_get(d, "spec.selector"), &ls, &err) == 0) {
@@ -835,22 +829,22 @@ static void handle_scale(struct tn_apiserver *a, struct tn_http_req *req, const 
             want = tn_patch_json(scale, patch, &err);
         else
             want = tn_patch_merge(scale, patch, &err); /* a Scale has no lists to merge */
-        if (patch && !want && rep.code < 400)
-            tn_reply_err(&rep, 422, "Invalid", "%s", err.msg);
+        if (patch && !want && rep.code < 400) tn_reply_err(&rep, 422, "Invalid", "%s", err.msg);
         json_decref(patch);
     } else {
         tn_reply_err(&rep, 405, "MethodNotAllowed",
                      "the server does not allow this method on the requested resource");
     }
     json_decref(scale);
-    if (!want)
-        goto out;
+    if (!want) goto out;
     json_t *r = tn_json_get(want, "spec.replicas");
     if (!json_is_integer(r) || json_integer_value(r) < 0) {
         tn_causes_add(&rep.causes, TN_CAUSE_INVALID, "spec.replicas",
                       "Invalid value: must be a non-negative integer");
-        tn_reply_err(&rep, 422, "Invalid", "Scale.autoscaling \"%s\" is invalid: spec.replicas: "
-                     "Invalid value: must be a non-negative integer", name);
+        tn_reply_err(&rep, 422, "Invalid",
+                     "Scale.autoscaling \"%s\" is invalid: spec.replicas: "
+                     "Invalid value: must be a non-negative integer",
+                     name);
         goto out;
     }
     const char *rv = tn_json_str(want, "metadata.resourceVersion", "");

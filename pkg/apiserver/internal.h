@@ -29,7 +29,7 @@ struct tn_apiserver {
     char **dirty;
     size_t ndirty, capdirty;
     int tick_scheduled;
-    char *cert_dir_owned;     /* default cert dir when --cert-dir was not given */
+    char *cert_dir_owned; /* default cert dir when --cert-dir was not given */
 };
 
 /* Result of an operation, turned into an HTTP response by the handlers. */

@@ -17,45 +17,6 @@
  * Shared helpers
  * ------------------------------------------------------------------------------------- */
 
-static int num_eq(const json_t *a, const json_t *b)
-{
-    if (json_is_integer(a) && json_is_integer(b))
-        return json_integer_value(a) == json_integer_value(b);
-    return json_number_value(a) == json_number_value(b);
-}
-
-int tn_patch_json_equal(const json_t *a, const json_t *b)
-{
-    if (a == b) return 1;
-    if (!a || !b) return 0;
-    if (json_is_number(a) && json_is_number(b)) return num_eq(a, b);
-    if (json_typeof(a) != json_typeof(b)) return 0;
-    switch (json_typeof(a)) {
-    case JSON_OBJECT: {
-        if (json_object_size(a) != json_object_size(b)) return 0;
-        const char *k;
-        json_t *v;
-        json_object_foreach((json_t *)a, k, v)
-        {
-            if (!tn_patch_json_equal(v, json_object_get(b, k))) return 0;
-        }
-        return 1;
-    }
-    case JSON_ARRAY: {
-        size_t n = json_array_size(a);
-        if (n != json_array_size(b)) return 0;
-        for (size_t i = 0; i < n; i++)
-            if (!tn_patch_json_equal(json_array_get(a, i), json_array_get(b, i))) return 0;
-        return 1;
-    }
-    case JSON_STRING:
-        return json_string_length(a) == json_string_length(b) &&
-               memcmp(json_string_value(a), json_string_value(b), json_string_length(a)) == 0;
-    default:
-        return 1; /* true, false, null: same type means equal */
-    }
-}
-
 static int oom(struct tn_err *err)
 {
     return tn_err_set(err, TN_ENOMEM, "out of memory applying a patch");
@@ -161,7 +122,7 @@ static json_t *diff_merge(const json_t *a, const json_t *b)
     json_object_foreach((json_t *)b, k, v)
     {
         json_t *av = json_object_get(a, k);
-        if (av && tn_patch_json_equal(av, v)) continue;
+        if (av && tn_json_equal(av, v)) continue;
         json_t *d = av ? diff_merge(av, v) : json_deep_copy(v);
         if (!d || json_object_set_new(p, k, d)) goto fail;
     }
@@ -417,7 +378,7 @@ static int jp_op(json_t **doc, const char *op, const json_t *o, const struct ptr
         json_t *cur = ptr_get(*doc, path, path->n, why, whyn);
         char a[160], b[160];
         if (!cur) return TN_EINVAL;
-        if (!tn_patch_json_equal(cur, value)) {
+        if (!tn_json_equal(cur, value)) {
             snprintf(why, whyn, "test failed: value is %s, expected %s",
                      dump_short(cur, a, sizeof(a)), dump_short(value, b, sizeof(b)));
             return TN_EINVAL;
@@ -770,7 +731,7 @@ static int scalar_eq(const json_t *a, const json_t *b)
 {
     if (!a || !b || json_is_object(a) || json_is_array(a) || json_is_object(b) || json_is_array(b))
         return 0;
-    return tn_patch_json_equal(a, b);
+    return tn_json_equal(a, b);
 }
 
 /* Deep copy dropping null-valued object keys (discardNullValuesFromPatch). New reference. */
@@ -882,8 +843,8 @@ static long list_index(const json_t *list, const json_t *item, const char *key)
     json_array_foreach(list, i, v)
     {
         const json_t *have = key ? json_object_get(v, key) : v;
-        if (have && (key || !json_is_object(want) ? scalar_eq(have, want)
-                                                  : tn_patch_json_equal(have, want)))
+        if (have &&
+            (key || !json_is_object(want) ? scalar_eq(have, want) : tn_json_equal(have, want)))
             return (long)i;
     }
     return -1;

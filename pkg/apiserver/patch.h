@@ -61,7 +61,4 @@ json_t *tn_patch_apply(int type, const json_t *original, const json_t *patch, st
  * replaced whole. Equal documents give {}. New reference; NULL only on OOM. */
 json_t *tn_patch_create_merge(const json_t *original, const json_t *modified, struct tn_err *err);
 
-/* Deep equality where numbers compare by value (1 == 1.0), as RFC 6902 "test" requires. */
-int tn_patch_json_equal(const json_t *a, const json_t *b);
-
 #endif

@@ -476,38 +476,6 @@ static int format_ok(const char *fmt, const json_t *x)
     return 1;
 }
 
-static int json_equal_num(const json_t *a, const json_t *b)
-{
-    if (json_is_number(a) && json_is_number(b)) return num(a) == num(b);
-    return json_equal((json_t *)a, (json_t *)b);
-}
-
-/* Deep equality where 1 and 1.0 are the same value. */
-static int value_equal(const json_t *a, const json_t *b)
-{
-    if (json_is_number(a) && json_is_number(b)) return num(a) == num(b);
-    if (!a || !b) return a == b;
-    if (json_typeof(a) != json_typeof(b)) return 0;
-    if (json_is_array(a)) {
-        if (json_array_size(a) != json_array_size(b)) return 0;
-        for (size_t i = 0; i < json_array_size(a); i++)
-            if (!value_equal(json_array_get(a, i), json_array_get(b, i))) return 0;
-        return 1;
-    }
-    if (json_is_object(a)) {
-        if (json_object_size(a) != json_object_size(b)) return 0;
-        const char *k;
-        json_t *v;
-        json_object_foreach((json_t *)a, k, v)
-        {
-            json_t *w = json_object_get(b, k);
-            if (!w || !value_equal(v, w)) return 0;
-        }
-        return 1;
-    }
-    return json_equal_num(a, b);
-}
-
 static void v_number(struct vctx *c, const json_t *s, const json_t *x, struct path *p)
 {
     double v = num(x);
@@ -601,7 +569,7 @@ static void v_array(struct vctx *c, const json_t *s, const json_t *x, struct pat
         int dup = 0;
         for (size_t i = 0; i < n && !dup; i++)
             for (size_t j = i + 1; j < n && !dup; j++)
-                dup = value_equal(json_array_get(x, i), json_array_get(x, j));
+                dup = tn_json_equal(json_array_get(x, i), json_array_get(x, j));
         if (dup)
             tn_causes_add(c->causes, TN_CAUSE_INVALID, p->buf,
                           "Invalid value: \"\": %s in body shouldn't contain duplicates",
@@ -816,7 +784,7 @@ static void v_node(struct vctx *c, const json_t *s, const json_t *x, struct path
         int found = 0;
         size_t i;
         json_t *e;
-        json_array_foreach(en, i, e) if (value_equal(e, x)) found = 1;
+        json_array_foreach(en, i, e) if (tn_json_equal(e, x)) found = 1;
         if (!found) {
             struct tn_buf b;
             tn_buf_init(&b, 0);
@@ -854,7 +822,7 @@ static void lt_node(struct tn_causes *c, const json_t *s, const json_t *x, struc
         if (lt && strcmp(lt, "set") == 0) {
             for (size_t i = 1; i < n; i++) {
                 for (size_t j = 0; j < i; j++) {
-                    if (value_equal(json_array_get(x, i), json_array_get(x, j))) {
+                    if (tn_json_equal(json_array_get(x, i), json_array_get(x, j))) {
                         size_t old = path_idx(p, i);
                         cause_value(c, TN_CAUSE_DUPLICATE, p->buf, json_array_get(x, i), NULL);
                         path_pop(p, old);
@@ -877,7 +845,7 @@ static void lt_node(struct tn_causes *c, const json_t *s, const json_t *x, struc
                         const char *kn = json_string_value(key);
                         json_t *va = kn ? json_object_get(a, kn) : NULL;
                         json_t *vb = kn ? json_object_get(b, kn) : NULL;
-                        if (!(va == NULL && vb == NULL) && !(va && vb && value_equal(va, vb)))
+                        if (!(va == NULL && vb == NULL) && !(va && vb && tn_json_equal(va, vb)))
                             same = 0;
                     }
                     if (same) {
@@ -1032,7 +1000,7 @@ static const json_t *old_map_item(const json_t *s, const json_t *x, const json_t
         {
             const char *kn = json_string_value(key);
             json_t *a = kn ? json_object_get(x, kn) : NULL, *b = kn ? json_object_get(o, kn) : NULL;
-            if (!(a == NULL && b == NULL) && !(a && b && value_equal(a, b))) same = 0;
+            if (!(a == NULL && b == NULL) && !(a && b && tn_json_equal(a, b))) same = 0;
         }
         if (same) return o;
     }
@@ -1075,7 +1043,7 @@ static void cel_node(struct tn_causes *c, const json_t *s, const json_t *x, cons
             } else if (is_set && json_is_array(old)) {
                 size_t k;
                 json_t *ov;
-                json_array_foreach(old, k, ov) if (!oe && value_equal(ov, e)) oe = ov;
+                json_array_foreach(old, k, ov) if (!oe && tn_json_equal(ov, e)) oe = ov;
             }
             size_t o = path_idx(p, j);
             cel_node(c, items, e, oe, p, 0);

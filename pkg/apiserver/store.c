@@ -230,14 +230,11 @@ long tn_store_count_after(struct tn_store *s, const char *res, const char *ns, c
     snprintf(sql, sizeof(sql), "SELECT count(*) FROM objects WHERE res=?1%s%s",
              ns ? " AND ns=?2" : "", after);
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
-        return TN_EIO;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) return TN_EIO;
     sqlite3_bind_text(st, 1, res, -1, SQLITE_STATIC);
-    if (ns)
-        sqlite3_bind_text(st, 2, ns, -1, SQLITE_STATIC);
+    if (ns) sqlite3_bind_text(st, 2, ns, -1, SQLITE_STATIC);
     if (after_ns) {
-        if (!ns)
-            sqlite3_bind_text(st, 3, after_ns, -1, SQLITE_STATIC);
+        if (!ns) sqlite3_bind_text(st, 3, after_ns, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 4, after_name ? after_name : "", -1, SQLITE_STATIC);
     }
     long n = sqlite3_step(st) == SQLITE_ROW ? (long)sqlite3_column_int64(st, 0) : TN_EIO;

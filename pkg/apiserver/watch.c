@@ -199,8 +199,7 @@ void tn_watch_publish(struct tn_watch_hub *h, const struct tn_rtype *t, const ch
         if (w->ending || strcmp(w->key, t->key) != 0) continue;
         if (w->ns && strcmp(w->ns, ns) != 0) continue;
         const char *mt = mapped_type(w, type, obj, old);
-        if (!mt)
-            continue;
+        if (!mt) continue;
         if (strcmp(w->t->version, t->version) == 0) {
             send_obj(w, mt, obj, text);
         } else { /* another served version of the CRD: conversion None rewrites apiVersion */

@@ -87,6 +87,42 @@ int tn_json_set_str(json_t *root, const char *dotted, const char *value)
                                                                                      : 0;
 }
 
+int tn_json_equal(const json_t *a, const json_t *b)
+{
+    if (a == b) return 1;
+    if (!a || !b) return 0;
+    if (json_is_number(a) && json_is_number(b)) {
+        if (json_is_integer(a) && json_is_integer(b))
+            return json_integer_value(a) == json_integer_value(b);
+        return json_number_value(a) == json_number_value(b);
+    }
+    if (json_typeof(a) != json_typeof(b)) return 0;
+    switch (json_typeof(a)) {
+    case JSON_OBJECT: {
+        if (json_object_size(a) != json_object_size(b)) return 0;
+        const char *k;
+        json_t *v;
+        json_object_foreach((json_t *)a, k, v)
+        {
+            if (!tn_json_equal(v, json_object_get(b, k))) return 0;
+        }
+        return 1;
+    }
+    case JSON_ARRAY: {
+        size_t n = json_array_size(a);
+        if (n != json_array_size(b)) return 0;
+        for (size_t i = 0; i < n; i++)
+            if (!tn_json_equal(json_array_get(a, i), json_array_get(b, i))) return 0;
+        return 1;
+    }
+    case JSON_STRING:
+        return json_string_length(a) == json_string_length(b) &&
+               memcmp(json_string_value(a), json_string_value(b), json_string_length(a)) == 0;
+    default:
+        return 1; /* true, false, null: the same type is the same value */
+    }
+}
+
 json_t *tn_json_parse(const char *data, size_t len, struct tn_err *err)
 {
     json_error_t je;

@@ -25,6 +25,10 @@ json_t *tn_json_obj_ensure_path(json_t *root, const char *dotted);
 /* Sets a string at a dotted path, creating intermediate objects. Return 0 or TN_ENOMEM. */
 int tn_json_set_str(json_t *root, const char *dotted, const char *value);
 
+/* Deep equality where numbers compare by value (1 and 1.0 are equal), as Kubernetes compares
+ * decoded JSON. NULL equals only NULL. */
+int tn_json_equal(const json_t *a, const json_t *b);
+
 /* New: parses a JSON document; on failure fills err with "line L column C: reason". */
 json_t *tn_json_parse(const char *data, size_t len, struct tn_err *err);
 /* malloc'd compact JSON text (caller frees), or NULL on OOM. */

@@ -24,10 +24,10 @@ struct tn_metrics;
 
 struct tn_kube_client_opts {
     struct tn_metrics *metrics; /* optional: rest_client_* metrics are registered here */
-    double qps;         /* default 50 */
-    int burst;          /* default 100 */
-    int max_retries;    /* for 429/5xx/connection errors on idempotent calls; default 5 */
-    int timeout_ms;     /* per request (not watches); default 30000 */
+    double qps;                 /* default 50 */
+    int burst;                  /* default 100 */
+    int max_retries;            /* for 429/5xx/connection errors on idempotent calls; default 5 */
+    int timeout_ms;             /* per request (not watches); default 30000 */
     const char *user_agent;
 };
 
@@ -61,8 +61,8 @@ struct tn_kube_status {
 struct tn_kube_list_opts {
     const char *label_selector;
     const char *field_selector;
-    long limit;              /* page size; 0 = one request for all */
-    const char *cont;        /* continue token */
+    long limit;       /* page size; 0 = one request for all */
+    const char *cont; /* continue token */
     const char *resource_version;
 };
 
@@ -108,8 +108,13 @@ char *tn_kube_path(const struct tn_kube_gvr *r, const char *ns, const char *name
 
 /* ---- watch ---- */
 struct tn_kube_watch;
-enum tn_kube_event { TN_KUBE_ADDED, TN_KUBE_MODIFIED, TN_KUBE_DELETED, TN_KUBE_BOOKMARK,
-                     TN_KUBE_ERROR };
+enum tn_kube_event {
+    TN_KUBE_ADDED,
+    TN_KUBE_MODIFIED,
+    TN_KUBE_DELETED,
+    TN_KUBE_BOOKMARK,
+    TN_KUBE_ERROR
+};
 /* obj borrowed for the duration of the call. Runs on the client thread. */
 typedef void (*tn_kube_watch_fn)(enum tn_kube_event type, json_t *obj, void *arg);
 /* Called on the client thread when the stream ended (server closed, timeout, error, or 410):
@@ -130,8 +135,8 @@ struct tn_kube_watch_opts {
 /* Starts one watch stream (no reconnect: the informer does that). */
 struct tn_kube_watch *tn_kube_watch_start(struct tn_kube_client *c, const struct tn_kube_gvr *r,
                                           const char *ns, const struct tn_kube_watch_opts *opts,
-                                          tn_kube_watch_fn fn, tn_kube_watch_end_fn end,
-                                          void *arg, struct tn_err *err);
+                                          tn_kube_watch_fn fn, tn_kube_watch_end_fn end, void *arg,
+                                          struct tn_err *err);
 /* Stops the stream; after it returns no callback runs. Thread-safe; not from a callback.
  * Also frees w: call it exactly once for every started watch, after its end callback too
  * (tn_kube_client_free frees the watches still left). Idle timer: idle_timeout_ms < 0 disables. */

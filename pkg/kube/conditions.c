@@ -2,6 +2,7 @@
  * metav1.Condition so a bad reason fails here, in the controller, instead of as a 422 from the
  * apiserver on every status write. */
 #include "kube/conditions.h"
+#include "base/json.h"
 
 #include <string.h>
 
@@ -206,35 +207,6 @@ int tn_cond_remove(json_t *status, const char *type)
     return 1;
 }
 
-/* Deep equality where integers and reals compare by value. */
-static int equal(const json_t *a, const json_t *b)
-{
-    if (json_is_number(a) && json_is_number(b)) {
-        if (json_is_integer(a) && json_is_integer(b))
-            return json_integer_value(a) == json_integer_value(b);
-        return json_number_value(a) == json_number_value(b);
-    }
-    if (json_typeof(a) != json_typeof(b)) return 0;
-    if (json_is_object(a)) {
-        if (json_object_size(a) != json_object_size(b)) return 0;
-        const char *k;
-        json_t *v;
-        json_object_foreach((json_t *)a, k, v)
-        {
-            json_t *w = json_object_get(b, k);
-            if (!w || !equal(v, w)) return 0;
-        }
-        return 1;
-    }
-    if (json_is_array(a)) {
-        if (json_array_size(a) != json_array_size(b)) return 0;
-        for (size_t i = 0; i < json_array_size(a); i++)
-            if (!equal(json_array_get(a, i), json_array_get(b, i))) return 0;
-        return 1;
-    }
-    return json_equal(a, b);
-}
-
 int tn_status_changed(const json_t *old_status, const json_t *new_status)
 {
     int old_empty = !old_status || json_is_null(old_status) ||
@@ -242,5 +214,5 @@ int tn_status_changed(const json_t *old_status, const json_t *new_status)
     int new_empty = !new_status || json_is_null(new_status) ||
                     (json_is_object(new_status) && json_object_size(new_status) == 0);
     if (old_empty || new_empty) return old_empty != new_empty;
-    return !equal(old_status, new_status);
+    return !tn_json_equal(old_status, new_status);
 }

@@ -292,7 +292,8 @@ START_TEST(validate_enum)
     expect_validate(s, "{'spec':{'mode':'x','n':3}}", 3, "FieldValueNotSupported", "spec.mode",
                     "Unsupported value: \"x\": supported values: \"a\", \"b\"",
                     "FieldValueNotSupported", "spec.n",
-                    "Unsupported value: 3: supported values: \"1\", \"2\"", "FieldValueInvalid", "<nil>",
+                    "Unsupported value: 3: supported values: \"1\", \"2\"", "FieldValueInvalid",
+                    "<nil>",
                     "Invalid value: \"null\": some validation rules were not checked because the "
                     "object was invalid; correct the existing errors to complete validation");
     free(s);
