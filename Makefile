@@ -107,3 +107,9 @@ clean:
 
 -include $(PKG_OBJS:.o=.d)
 -include $(FUZZ_OBJS:.o=.d)
+
+# The demo needs tandem-sim, GM, LC and the example workers; until they land, say so plainly.
+demo:
+	@echo "make demo: the local edge-cloud demo arrives with tandem-sim, GM and LC; not built yet." >&2
+	@echo "What runs today: 'make' then build/bin/tandem-apiserver (see README.md and docs/apiserver.md)." >&2
+	@exit 1
