@@ -508,22 +508,9 @@ static void write_opts(struct tn_http_req *req, struct tn_write_opts *o)
     if (gp) o->grace = atoll(gp);
 }
 
-static void handle_create(struct tn_apiserver *a, struct tn_http_req *req, const struct tn_rtype *t,
-                          const char *ns)
-{
-    struct tn_reply rep;
-    tn_reply_init(&rep);
-    struct tn_write_opts o;
-    write_opts(req, &o);
-    json_t *obj = parse_body(req, &rep);
-    if (obj) tn_obj_create(a, t, t->namespaced ? ns : NULL, obj, &o, &rep);
-    send_reply(req, t, &rep);
-    json_decref(obj);
-    tn_reply_free(&rep);
-}
-
-static void handle_update(struct tn_apiserver *a, struct tn_http_req *req, const struct tn_rtype *t,
-                          const char *ns, const char *name, int status)
+/* POST (name NULL) or PUT of a whole object. */
+static void handle_write(struct tn_apiserver *a, struct tn_http_req *req, const struct tn_rtype *t,
+                         const char *ns, const char *name, int status)
 {
     struct tn_reply rep;
     tn_reply_init(&rep);
@@ -531,7 +518,10 @@ static void handle_update(struct tn_apiserver *a, struct tn_http_req *req, const
     write_opts(req, &o);
     o.status_only = status;
     json_t *obj = parse_body(req, &rep);
-    if (obj) tn_obj_update(a, t, ns, name, obj, &o, &rep);
+    if (obj && !name)
+        tn_obj_create(a, t, t->namespaced ? ns : NULL, obj, &o, &rep);
+    else if (obj)
+        tn_obj_update(a, t, ns, name, obj, &o, &rep);
     send_reply(req, t, &rep);
     json_decref(obj);
     tn_reply_free(&rep);
@@ -924,7 +914,7 @@ static void handle_resource(struct tn_apiserver *a, struct tn_http_req *req, con
             else
                 handle_list(a, req, t, ns);
         } else if (strcmp(method, "POST") == 0) {
-            handle_create(a, req, t, ns ? ns : "default");
+            handle_write(a, req, t, ns ? ns : "default", NULL, 0);
         } else if (strcmp(method, "DELETE") == 0) {
             handle_deletecollection(a, req, t, ns);
         } else {
@@ -972,7 +962,7 @@ static void handle_resource(struct tn_apiserver *a, struct tn_http_req *req, con
         }
         tn_reply_free(&rep);
     } else if (strcmp(method, "PUT") == 0) {
-        handle_update(a, req, t, ns, name, status);
+        handle_write(a, req, t, ns, name, status);
     } else if (strcmp(method, "PATCH") == 0) {
         handle_patch(a, req, t, ns, name, status);
     } else if (strcmp(method, "DELETE") == 0 && !sub) {
