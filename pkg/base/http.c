@@ -7,6 +7,7 @@
 
 #include <libwebsockets.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -68,7 +69,7 @@ struct tn_http_server {
     int nclient_vhs;
     int destroyed; /* the lws context is gone */
     struct tn_http_config cfg;
-    volatile int stop;
+    atomic_int stop; /* written by any thread or a signal handler */
     pthread_mutex_t mu;
     struct post *posts, *posts_tail;
     unsigned char *scratch;          /* LWS_PRE + TN_HTTP_CHUNK */
@@ -1236,7 +1237,7 @@ int tn_http_server_port(const struct tn_http_server *s)
 
 int tn_http_server_run(struct tn_http_server *s)
 {
-    while (!s->stop) {
+    while (!atomic_load(&s->stop)) {
         if (lws_service(s->ctx, 0) < 0) break;
     }
     return 0;
@@ -1244,7 +1245,7 @@ int tn_http_server_run(struct tn_http_server *s)
 
 void tn_http_server_stop(struct tn_http_server *s)
 {
-    s->stop = 1;
+    atomic_store(&s->stop, 1);
     if (s->ctx) lws_cancel_service(s->ctx);
 }
 
