@@ -671,8 +671,13 @@ char **tn_ml_tokens_load(const char *path, struct tn_err *err)
     }
     char **v = calloc(1, sizeof(*v));
     size_t n = 0, cap = 0, lineno = 0;
+    if (!v) {
+        fclose(f);
+        tn_err_set(err, TN_ENOMEM, "node tokens %s: out of memory", path);
+        return NULL;
+    }
     char line[4096];
-    while (v && fgets(line, sizeof(line), f)) {
+    while (fgets(line, sizeof(line), f)) {
         lineno++;
         char *l = trim(line);
         if (!*l || *l == '#') continue;
@@ -701,7 +706,11 @@ char **tn_ml_tokens_load(const char *path, struct tn_err *err)
         n += 2;
         if (!v[n - 2] || !v[n - 1]) goto oom;
     }
-    if (!v) goto oom;
+    if (n == 0) {
+        /* an empty file would refuse every node: more likely a mistake than the intent */
+        tn_err_set(err, TN_EINVAL, "node tokens %s: no \"node,token\" lines", path);
+        goto fail;
+    }
     fclose(f);
     return v;
 oom:
