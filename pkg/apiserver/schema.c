@@ -124,33 +124,7 @@ static double num(const json_t *x)
 /* Go's %q for a string (printable UTF-8 kept, controls escaped). */
 static void quote(struct tn_buf *b, const char *s, size_t n)
 {
-    tn_buf_putc(b, '"');
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        switch (c) {
-        case '"':
-            tn_buf_puts(b, "\\\"");
-            break;
-        case '\\':
-            tn_buf_puts(b, "\\\\");
-            break;
-        case '\n':
-            tn_buf_puts(b, "\\n");
-            break;
-        case '\t':
-            tn_buf_puts(b, "\\t");
-            break;
-        case '\r':
-            tn_buf_puts(b, "\\r");
-            break;
-        default:
-            if (c < 0x20 || c == 0x7f)
-                tn_buf_printf(b, "\\x%02x", c);
-            else
-                tn_buf_putc(b, (char)c);
-        }
-    }
-    tn_buf_putc(b, '"');
+    tn_buf_go_quote(b, s, n);
 }
 
 static void fmt_num(const json_t *x, char *out, size_t n)

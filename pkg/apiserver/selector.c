@@ -166,32 +166,7 @@ int tn_label_value_validate(const char *value, struct tn_err *err)
 /* Go's %q for the strings we quote. */
 static void go_quote(struct tn_buf *b, const char *s)
 {
-    tn_buf_putc(b, '"');
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        switch (*p) {
-        case '"':
-            tn_buf_puts(b, "\\\"");
-            break;
-        case '\\':
-            tn_buf_puts(b, "\\\\");
-            break;
-        case '\n':
-            tn_buf_puts(b, "\\n");
-            break;
-        case '\t':
-            tn_buf_puts(b, "\\t");
-            break;
-        case '\r':
-            tn_buf_puts(b, "\\r");
-            break;
-        default:
-            if (*p < 0x20 || *p == 0x7f)
-                tn_buf_printf(b, "\\x%02x", *p);
-            else
-                tn_buf_putc(b, (char)*p);
-        }
-    }
-    tn_buf_putc(b, '"');
+    tn_buf_go_quote(b, s, strlen(s));
 }
 
 /* ---------------------------------------------------------------------------------------

@@ -119,6 +119,37 @@ int tn_buf_json_str(struct tn_buf *b, const char *s)
     return rc ? rc : tn_buf_putc(b, '"');
 }
 
+int tn_buf_go_quote(struct tn_buf *b, const char *s, size_t n)
+{
+    int rc = tn_buf_putc(b, '"');
+    for (size_t i = 0; !rc && i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        switch (c) {
+        case '"':
+            rc = tn_buf_puts(b, "\\\"");
+            break;
+        case '\\':
+            rc = tn_buf_puts(b, "\\\\");
+            break;
+        case '\n':
+            rc = tn_buf_puts(b, "\\n");
+            break;
+        case '\t':
+            rc = tn_buf_puts(b, "\\t");
+            break;
+        case '\r':
+            rc = tn_buf_puts(b, "\\r");
+            break;
+        default:
+            if (c < 0x20 || c == 0x7f)
+                rc = tn_buf_printf(b, "\\x%02x", c);
+            else
+                rc = tn_buf_putc(b, (char)c);
+        }
+    }
+    return rc ? rc : tn_buf_putc(b, '"');
+}
+
 char *tn_buf_steal(struct tn_buf *b, size_t *len)
 {
     if (!b->data) {

@@ -30,6 +30,9 @@ int tn_buf_printf(struct tn_buf *b, const char *fmt, ...) __attribute__((format(
 int tn_buf_vprintf(struct tn_buf *b, const char *fmt, va_list ap);
 /* Append s as a JSON string literal (with quotes and escapes). */
 int tn_buf_json_str(struct tn_buf *b, const char *s);
+/* Append the n bytes of s quoted like Go's %q as Kubernetes messages print values: printable
+ * bytes kept, \" \\ \n \t \r escaped, other control bytes as \xNN. */
+int tn_buf_go_quote(struct tn_buf *b, const char *s, size_t n);
 
 /* Returns the data (NUL-terminated, malloc'd, caller frees) and resets b to empty. Never NULL:
  * an empty buffer yields "". Returns NULL only when allocation fails. */
