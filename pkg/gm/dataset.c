@@ -52,7 +52,8 @@ static struct tn_result dataset_reconcile(struct tn_rctx *ctx, const char *ns, c
                 res.err = rc;
                 goto out;
             }
-            tn_rctx_log(ctx, TN_LOG_INFO, "sent delete to edge", "node", prev_node, NULL);
+            tn_rctx_log(ctx, TN_LOG_INFO, "sent delete to edge", "node", prev_node,
+                        (const char *)0);
         }
         pthread_mutex_lock(&d->mu);
         json_object_del(d->last, key);
@@ -80,7 +81,7 @@ static struct tn_result dataset_reconcile(struct tn_rctx *ctx, const char *ns, c
             res.err = rc;
             goto out;
         }
-        tn_rctx_log(ctx, TN_LOG_DEBUG, "sent insert to edge", "node", node, NULL);
+        tn_rctx_log(ctx, TN_LOG_DEBUG, "sent insert to edge", "node", node, (const char *)0);
     }
     pthread_mutex_lock(&d->mu);
     json_object_set_new(d->last, key, down);
