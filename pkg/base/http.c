@@ -610,7 +610,10 @@ static void ka_cb(lws_sorted_usec_list_t *sul)
     struct tn_ws_conn *c = (struct tn_ws_conn *)sul;
     if (!c->wsi || c->done) return;
     lws_usec_t idle = lws_now_usecs() - c->last_rx;
-    if (c->hangup_secs && idle >= (lws_usec_t)c->hangup_secs * LWS_US_PER_SEC) {
+    /* with pings on, hang up only once a ping went unanswered: the 1 s tick may reach the
+     * hang-up time before it ever sent the ping, and a live peer must get the chance to answer */
+    if (c->hangup_secs && idle >= (lws_usec_t)c->hangup_secs * LWS_US_PER_SEC &&
+        (c->ping_sent || !c->ping_secs)) {
         TN_WARN("websocket peer silent, hanging up", "peer", c->peer, "path", tn_ws_path(c));
         c->close_code = 1006;
         lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
