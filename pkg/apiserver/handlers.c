@@ -111,6 +111,17 @@ static json_t *parse_body(struct tn_http_req *req, struct tn_reply *rep)
 
 /* ---------------- discovery ---------------- */
 
+/* New: ["a","b"] from "a,b" (the registry keeps short names and categories as lists in text). */
+static json_t *csv_array(const char *csv)
+{
+    json_t *arr = json_array();
+    char buf[256];
+    snprintf(buf, sizeof(buf), "%s", csv);
+    for (char *save = NULL, *p = strtok_r(buf, ",", &save); p; p = strtok_r(NULL, ",", &save))
+        json_array_append_new(arr, json_string(p));
+    return arr;
+}
+
 static json_t *resource_list(struct tn_apiserver *a, const char *group, const char *version)
 {
     json_t *res = json_array();
@@ -120,24 +131,8 @@ static json_t *resource_list(struct tn_apiserver *a, const char *group, const ch
             json_pack("{s:s,s:s,s:b,s:s,s:[ssssssss]}", "name", t->resource, "singularName",
                       t->singular, "namespaced", t->namespaced, "kind", t->kind, "verbs", "create",
                       "delete", "deletecollection", "get", "list", "patch", "update", "watch");
-        if (t->short_names[0]) {
-            json_t *sn = json_array();
-            char buf[128];
-            snprintf(buf, sizeof(buf), "%s", t->short_names);
-            for (char *save = NULL, *p = strtok_r(buf, ",", &save); p;
-                 p = strtok_r(NULL, ",", &save))
-                json_array_append_new(sn, json_string(p));
-            json_object_set_new(r, "shortNames", sn);
-        }
-        if (t->categories[0]) {
-            json_t *cs = json_array();
-            char buf[128];
-            snprintf(buf, sizeof(buf), "%s", t->categories);
-            for (char *save = NULL, *p = strtok_r(buf, ",", &save); p;
-                 p = strtok_r(NULL, ",", &save))
-                json_array_append_new(cs, json_string(p));
-            json_object_set_new(r, "categories", cs);
-        }
+        if (t->short_names[0]) json_object_set_new(r, "shortNames", csv_array(t->short_names));
+        if (t->categories[0]) json_object_set_new(r, "categories", csv_array(t->categories));
         json_array_append_new(res, r);
         char sub[200];
         if (t->has_status) {

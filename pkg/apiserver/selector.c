@@ -2,6 +2,7 @@
  * labels/selector.go token by token so that error messages match what kubectl users know;
  * the field parser follows fields/selector.go. */
 #include "apiserver/selector.h"
+#include "apiserver/jsonpath.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -1158,25 +1159,11 @@ int tn_fieldsel_validate(const struct tn_fieldsel *sel, const char *resource, in
     return 0;
 }
 
+/* The string form of a scalar (def for missing, null, objects and arrays). */
 static char *scalar_string(const json_t *v, const char *def)
 {
-    char tmp[64];
-    if (json_is_string(v)) return strdup(json_string_value(v));
-    if (json_is_true(v)) return strdup("true");
-    if (json_is_false(v)) return strdup("false");
-    if (json_is_integer(v)) {
-        snprintf(tmp, sizeof(tmp), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-        return strdup(tmp);
-    }
-    if (json_is_real(v)) {
-        double d = json_real_value(v);
-        for (int prec = 15; prec <= 17; prec++) {
-            snprintf(tmp, sizeof(tmp), "%.*g", prec, d);
-            if (strtod(tmp, NULL) == d) break;
-        }
-        return strdup(tmp);
-    }
-    return strdup(def);
+    if (!v || json_is_null(v) || json_is_object(v) || json_is_array(v)) return strdup(def);
+    return tn_jsonpath_text(v);
 }
 
 char *tn_fieldsel_value(const json_t *obj, const char *resource, const char *field)

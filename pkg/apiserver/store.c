@@ -192,25 +192,35 @@ int tn_store_delete(struct tn_store *s, const char *res, const char *ns, const c
     return rc;
 }
 
+/* Prepares "SELECT <cols> FROM objects WHERE <res, ns, after (ns, name)> <tail>" with its
+ * parameters bound, for lists and counts alike. Within one namespace it compares the name alone:
+ * a row-value comparison there makes sqlite sort the remaining rows for every page. */
+static int prepare_range(struct tn_store *s, const char *cols, const char *res, const char *ns,
+                         const char *after_ns, const char *after_name, const char *tail, long limit,
+                         sqlite3_stmt **st)
+{
+    char sql[512];
+    const char *after = !after_ns ? "" : ns ? " AND name > ?4" : " AND (ns, name) > (?3, ?4)";
+    snprintf(sql, sizeof(sql), "SELECT %s FROM objects WHERE res=?1%s%s%s%s", cols,
+             ns ? " AND ns=?2" : "", after, tail, limit > 0 ? " LIMIT ?5" : "");
+    if (sqlite3_prepare_v2(s->db, sql, -1, st, NULL) != SQLITE_OK) return TN_EIO;
+    sqlite3_bind_text(*st, 1, res, -1, SQLITE_STATIC);
+    if (ns) sqlite3_bind_text(*st, 2, ns, -1, SQLITE_STATIC);
+    if (after_ns) {
+        if (!ns) sqlite3_bind_text(*st, 3, after_ns, -1, SQLITE_STATIC);
+        sqlite3_bind_text(*st, 4, after_name ? after_name : "", -1, SQLITE_STATIC);
+    }
+    if (limit > 0) sqlite3_bind_int64(*st, 5, limit);
+    return 0;
+}
+
 int tn_store_list(struct tn_store *s, const char *res, const char *ns, const char *after_ns,
                   const char *after_name, long limit, tn_store_row_fn fn, void *arg)
 {
-    char sql[512];
-    /* within one namespace compare the name alone: a row-value comparison there makes sqlite
-     * sort the remaining rows for every page */
-    const char *after = !after_ns ? "" : ns ? " AND name > ?4" : " AND (ns, name) > (?3, ?4)";
-    snprintf(sql, sizeof(sql),
-             "SELECT ns, name, data, rv FROM objects WHERE res=?1%s%s ORDER BY ns, name%s",
-             ns ? " AND ns=?2" : "", after, limit > 0 ? " LIMIT ?5" : "");
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) return TN_EIO;
-    sqlite3_bind_text(st, 1, res, -1, SQLITE_STATIC);
-    if (ns) sqlite3_bind_text(st, 2, ns, -1, SQLITE_STATIC);
-    if (after_ns) {
-        if (!ns) sqlite3_bind_text(st, 3, after_ns, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 4, after_name ? after_name : "", -1, SQLITE_STATIC);
-    }
-    if (limit > 0) sqlite3_bind_int64(st, 5, limit);
+    if (prepare_range(s, "ns, name, data, rv", res, ns, after_ns, after_name, " ORDER BY ns, name",
+                      limit, &st))
+        return TN_EIO;
     int n = 0, rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         n++;
@@ -225,18 +235,8 @@ int tn_store_list(struct tn_store *s, const char *res, const char *ns, const cha
 long tn_store_count_after(struct tn_store *s, const char *res, const char *ns, const char *after_ns,
                           const char *after_name)
 {
-    char sql[256];
-    const char *after = !after_ns ? "" : ns ? " AND name > ?4" : " AND (ns, name) > (?3, ?4)";
-    snprintf(sql, sizeof(sql), "SELECT count(*) FROM objects WHERE res=?1%s%s",
-             ns ? " AND ns=?2" : "", after);
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) return TN_EIO;
-    sqlite3_bind_text(st, 1, res, -1, SQLITE_STATIC);
-    if (ns) sqlite3_bind_text(st, 2, ns, -1, SQLITE_STATIC);
-    if (after_ns) {
-        if (!ns) sqlite3_bind_text(st, 3, after_ns, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 4, after_name ? after_name : "", -1, SQLITE_STATIC);
-    }
+    if (prepare_range(s, "count(*)", res, ns, after_ns, after_name, "", 0, &st)) return TN_EIO;
     long n = sqlite3_step(st) == SQLITE_ROW ? (long)sqlite3_column_int64(st, 0) : TN_EIO;
     sqlite3_finalize(st);
     return n;
